@@ -49,15 +49,37 @@ pub struct ExchangeVenue<'a> {
 }
 
 impl Venue for ExchangeVenue<'_> {
-    fn time_ms(&self) -> u64 { todo!() }
-    fn instrument(&self, instrument: InstrumentId) -> &InstrumentConfig { todo!() }
-    fn best(&self, instrument: InstrumentId, side: Side) -> Option<BookLevel> { todo!() }
-    fn depth(&self, instrument: InstrumentId, side: Side, levels: usize, out: &mut Vec<BookLevel>) { todo!() }
-    fn last_trade_price(&self, instrument: InstrumentId) -> Option<Price> { todo!() }
-    fn price_band(&self, instrument: InstrumentId) -> (Price, Price) { todo!() }
-    fn is_halted(&self, instrument: InstrumentId) -> bool { todo!() }
-    fn position(&self, participant: ParticipantId, instrument: InstrumentId) -> i64 { todo!() }
-    fn is_working(&self, order: OrderId) -> bool { todo!() }
-    fn submit(&mut self, order: NewOrder) -> Submitted { todo!() }
-    fn cancel(&mut self, participant: ParticipantId, order: OrderId) -> bool { todo!() }
+    fn time_ms(&self) -> u64 {
+        todo!()
+    }
+    fn instrument(&self, instrument: InstrumentId) -> &InstrumentConfig {
+        todo!()
+    }
+    fn best(&self, instrument: InstrumentId, side: Side) -> Option<BookLevel> {
+        todo!()
+    }
+    fn depth(&self, instrument: InstrumentId, side: Side, levels: usize, out: &mut Vec<BookLevel>) {
+        todo!()
+    }
+    fn last_trade_price(&self, instrument: InstrumentId) -> Option<Price> {
+        todo!()
+    }
+    fn price_band(&self, instrument: InstrumentId) -> (Price, Price) {
+        todo!()
+    }
+    fn is_halted(&self, instrument: InstrumentId) -> bool {
+        todo!()
+    }
+    fn position(&self, participant: ParticipantId, instrument: InstrumentId) -> i64 {
+        todo!()
+    }
+    fn is_working(&self, order: OrderId) -> bool {
+        todo!()
+    }
+    fn submit(&mut self, order: NewOrder) -> Submitted {
+        todo!()
+    }
+    fn cancel(&mut self, participant: ParticipantId, order: OrderId) -> bool {
+        todo!()
+    }
 }

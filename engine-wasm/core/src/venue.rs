@@ -1,7 +1,9 @@
 //! What the simulated market sees of and does to the exchange. The exchange implements it; the agents in
 //! [`crate::market`] use nothing else, so they cannot reach around the matching rules.
 
-use tradesim_protocol::{BookLevel, InstrumentConfig, InstrumentId, NewOrder, OrderId, ParticipantId, Price, Qty, RejectReason, Side};
+use tradesim_protocol::{
+    BookLevel, InstrumentConfig, InstrumentId, NewOrder, OrderId, ParticipantId, Price, Qty, RejectReason, Side,
+};
 
 /// The outcome of an agent's order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

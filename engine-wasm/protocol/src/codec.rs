@@ -105,7 +105,11 @@ mod tests {
 
     fn sample_batch() -> Batch {
         Batch {
-            commands: vec![Command::MassCancel { participant: ParticipantId::USER, instrument: Some(InstrumentId(0)), side: None }],
+            commands: vec![Command::MassCancel {
+                participant: ParticipantId::USER,
+                instrument: Some(InstrumentId(0)),
+                side: None,
+            }],
             steps: 3,
         }
     }

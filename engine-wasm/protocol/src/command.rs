@@ -33,13 +33,20 @@ impl Side {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OrderType {
-    Limit { price: Price },
+    Limit {
+        price: Price,
+    },
     /// Executes against the book up to the price band; any remainder is cancelled.
     Market,
     /// Becomes a market order once the last trade reaches `stop_price`.
-    StopMarket { stop_price: Price },
+    StopMarket {
+        stop_price: Price,
+    },
     /// Becomes a limit order at `price` once the last trade reaches `stop_price`.
-    StopLimit { stop_price: Price, price: Price },
+    StopLimit {
+        stop_price: Price,
+        price: Price,
+    },
 }
 
 /// How long an order may work. GTD and DAY run on simulated time.
@@ -52,7 +59,9 @@ pub enum TimeInForce {
     /// Fill everything at once or nothing (rejected with `fok_not_fillable`).
     Fok,
     /// Good till the simulated time `expire_at_ms` (milliseconds since the simulation started).
-    Gtd { expire_at_ms: u64 },
+    Gtd {
+        expire_at_ms: u64,
+    },
     /// Good till the end of the current simulated trading day.
     Day,
 }
@@ -138,9 +147,9 @@ impl Command {
     pub fn participant(&self) -> Option<ParticipantId> {
         match self {
             Self::NewOrder(order) => Some(order.participant),
-            Self::Cancel { participant, .. } | Self::MassCancel { participant, .. } | Self::Amend { participant, .. } => {
-                Some(*participant)
-            }
+            Self::Cancel { participant, .. }
+            | Self::MassCancel { participant, .. }
+            | Self::Amend { participant, .. } => Some(*participant),
             Self::SetTradingStatus { .. } => None,
         }
     }

@@ -187,7 +187,9 @@ impl SimConfig {
         if account.leverage_bps == 0 {
             return Err(ConfigError::Account("leverage_bps must be positive"));
         }
-        if !(-10_000..=100_000).contains(&account.maker_fee_ppm) || !(-10_000..=100_000).contains(&account.taker_fee_ppm) {
+        if !(-10_000..=100_000).contains(&account.maker_fee_ppm)
+            || !(-10_000..=100_000).contains(&account.taker_fee_ppm)
+        {
             return Err(ConfigError::Account("fees must be between -1% and 10%"));
         }
         Ok(())

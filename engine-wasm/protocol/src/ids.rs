@@ -141,7 +141,9 @@ impl Encode for ClientOrderId {
 }
 
 impl<Context> Decode<Context> for ClientOrderId {
-    fn decode<D: bincode::de::Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, bincode::error::DecodeError> {
+    fn decode<D: bincode::de::Decoder<Context = Context>>(
+        decoder: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
         let text = String::decode(decoder)?;
         Self::parse(&text).map_err(|e| bincode::error::DecodeError::OtherString(e.to_string()))
     }

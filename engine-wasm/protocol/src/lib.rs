@@ -22,8 +22,8 @@ pub use codec::{Batch, CodecError, PROTOCOL_VERSION};
 pub use command::{Command, NewOrder, OrderRef, OrderType, Side, StpMode, TimeInForce};
 pub use config::{AccountConfig, CircuitBreaker, ConfigError, InstrumentConfig, Scenario, SimConfig};
 pub use event::{
-    AccountUpdate, Bbo, BookDelta, CancelReason, Candle, CandleInterval, Event, EventBody, ExecType,
-    ExecutionReport, Liquidity, OrderStatus, PositionView, QueuePosition, RejectReason, Trade, TradingStatus,
+    AccountUpdate, Bbo, BookDelta, CancelReason, Candle, CandleInterval, Event, EventBody, ExecType, ExecutionReport,
+    Liquidity, OrderStatus, PositionView, QueuePosition, RejectReason, Trade, TradingStatus,
 };
 pub use ids::{ClientOrderId, ClientOrderIdError, InstrumentId, OrderId, ParticipantId, Price, Qty, TradeId};
 pub use view::{BookLevel, BookSnapshot, EngineView, OpenOrder};
