@@ -131,6 +131,9 @@ pub enum ConfigError {
     Account(&'static str),
 }
 
+/// Largest reference price: with quantities below [`crate::ids::MAX_QTY`], one fill's notional fits in an i64.
+pub const MAX_PRICE: i64 = 1_000_000_000;
+
 /// Upper bound on instruments per simulator.
 pub const MAX_INSTRUMENTS: usize = 16;
 
@@ -165,7 +168,7 @@ impl SimConfig {
             if instrument.reference_price.0 <= 0 || instrument.reference_price.0 % instrument.tick_size.0 != 0 {
                 return Err(fail("reference_price must be a positive multiple of tick_size"));
             }
-            if instrument.reference_price.0 > 1_000_000_000_000 {
+            if instrument.reference_price.0 > MAX_PRICE {
                 return Err(fail("reference_price is too large"));
             }
             if !(1..=10_000).contains(&instrument.price_band_bps) {

@@ -33,6 +33,8 @@ pub enum EventBody {
     /// The quantity ahead of a resting order of a commanded participant changed.
     QueuePosition(QueuePosition),
     TradingStatus(TradingStatus),
+    /// A cancel or amend was refused; the order (if any) is unchanged.
+    RequestRejected(RequestRejected),
 }
 
 /// Why an order or a request was refused. The snake_case names are stable codes.
@@ -111,10 +113,6 @@ pub enum ExecType {
     /// An amend took effect.
     Replaced,
     Rejected,
-    /// A cancel request was refused; the order is unchanged.
-    CancelRejected,
-    /// An amend request was refused; the order is unchanged.
-    AmendRejected,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
@@ -275,6 +273,23 @@ pub struct QueuePosition {
     /// Displayed quantity resting ahead of this order at its price.
     pub qty_ahead: Qty,
     pub orders_ahead: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    Cancel,
+    Amend,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+pub struct RequestRejected {
+    pub participant: ParticipantId,
+    pub request: RequestKind,
+    /// The order as named in the request, completed from the order when it is known.
+    pub order_id: Option<OrderId>,
+    pub client_order_id: Option<ClientOrderId>,
+    pub reason: RejectReason,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]

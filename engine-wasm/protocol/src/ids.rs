@@ -58,6 +58,9 @@ impl ParticipantId {
     }
 }
 
+/// Largest quantity of one order.
+pub const MAX_QTY: u64 = 1_000_000_000;
+
 impl Qty {
     pub const ZERO: Self = Self(0);
 

@@ -23,7 +23,8 @@ pub use command::{Command, NewOrder, OrderRef, OrderType, Side, StpMode, TimeInF
 pub use config::{AccountConfig, CircuitBreaker, ConfigError, InstrumentConfig, Scenario, SimConfig};
 pub use event::{
     AccountUpdate, Bbo, BookDelta, CancelReason, Candle, CandleInterval, Event, EventBody, ExecType, ExecutionReport,
-    Liquidity, OrderStatus, PositionView, QueuePosition, RejectReason, Trade, TradingStatus,
+    Liquidity, OrderStatus, PositionView, QueuePosition, RejectReason, RequestKind, RequestRejected, Trade,
+    TradingStatus,
 };
 pub use ids::{ClientOrderId, ClientOrderIdError, InstrumentId, OrderId, ParticipantId, Price, Qty, TradeId};
 pub use view::{BookLevel, BookSnapshot, EngineView, OpenOrder};

@@ -1,0 +1,207 @@
+//! Accounts: cash, positions with exact cost basis, realized P&L, fees and the working-order totals that risk
+//! checks need, kept incrementally.
+//!
+//! # Invariants
+//! - Integer arithmetic only; intermediate products in i128, stored values clamped to i64.
+//! - `cost_basis` has the sign of `qty` and is zero when flat.
+
+use bincode::{Decode, Encode};
+use tradesim_protocol::{AccountConfig, AccountUpdate, InstrumentId, ParticipantId, PositionView, Price, Qty, Side};
+
+pub fn clamp_i64(value: i128) -> i64 {
+    value.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// `numerator / denominator` rounded to the nearest integer, halves away from zero.
+pub fn round_div(numerator: i128, denominator: i128) -> i128 {
+    let (numerator, denominator) = if denominator < 0 { (-numerator, -denominator) } else { (numerator, denominator) };
+    let half_up = (2 * numerator.abs() + denominator).div_euclid(2 * denominator);
+    if numerator < 0 { -half_up } else { half_up }
+}
+
+pub fn notional(price: Price, qty: Qty) -> i64 {
+    clamp_i64(i128::from(price.0) * i128::from(qty.0))
+}
+
+/// Fee on a notional at `ppm` parts per million, rounded up: charges round against the payer, rebates down.
+pub fn fee(notional: i64, ppm: i32) -> i64 {
+    let exact = i128::from(notional) * i128::from(ppm);
+    clamp_i64(exact.div_euclid(1_000_000) + i128::from(exact.rem_euclid(1_000_000) != 0))
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct Position {
+    pub qty: i64,
+    pub cost_basis: i64,
+    pub realized: i64,
+    /// Working orders (resting or waiting for a stop) on each side, and their notional at risk price.
+    pub working_buy: u64,
+    pub working_sell: u64,
+    pub working_notional: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Account {
+    pub cash: i64,
+    pub fees_paid: i64,
+    pub positions: Vec<Position>,
+    /// Marks used in the last account event sent, to know when re-marking changes it.
+    pub last_marks: Vec<Option<Price>>,
+}
+
+impl Account {
+    pub fn new(cash: i64, instruments: usize) -> Self {
+        Self {
+            cash,
+            fees_paid: 0,
+            positions: vec![Position::default(); instruments],
+            last_marks: vec![None; instruments],
+        }
+    }
+
+    /// Books a fill of `qty` at `price` on `side`, paying `fee`.
+    pub fn fill(&mut self, instrument: InstrumentId, side: Side, price: Price, qty: Qty, fee: i64) {
+        let value = i128::from(price.0) * i128::from(qty.0);
+        self.cash = clamp_i64(i128::from(self.cash) - i128::from(side.sign()) * value - i128::from(fee));
+        self.fees_paid = self.fees_paid.saturating_add(fee);
+        let position = &mut self.positions[usize::from(instrument.0)];
+        let delta = side.sign() * qty.0 as i64;
+        if position.qty == 0 || position.qty.signum() == delta.signum() {
+            position.qty += delta;
+            position.cost_basis = clamp_i64(i128::from(position.cost_basis) + i128::from(delta) * i128::from(price.0));
+            return;
+        }
+        let closed = delta.abs().min(position.qty.abs());
+        let removed = i128::from(position.cost_basis) * i128::from(closed) / i128::from(position.qty.abs());
+        let realized = i128::from(closed) * i128::from(price.0) * i128::from(position.qty.signum()) - removed;
+        position.realized = clamp_i64(i128::from(position.realized) + realized);
+        position.cost_basis = clamp_i64(i128::from(position.cost_basis) - removed);
+        position.qty += delta.signum() * closed;
+        let opened = delta.abs() - closed;
+        if opened > 0 {
+            position.qty += delta.signum() * opened;
+            position.cost_basis = clamp_i64(i128::from(delta.signum() * opened) * i128::from(price.0));
+        }
+    }
+
+    /// Adds (or with a negative `sign`, removes) `qty` of working order at `risk_price`.
+    pub fn add_working(&mut self, instrument: InstrumentId, side: Side, risk_price: Price, qty: Qty, sign: i64) {
+        let position = &mut self.positions[usize::from(instrument.0)];
+        let working = match side {
+            Side::Buy => &mut position.working_buy,
+            Side::Sell => &mut position.working_sell,
+        };
+        *working = working.wrapping_add_signed(sign * qty.0 as i64);
+        position.working_notional =
+            clamp_i64(i128::from(position.working_notional) + i128::from(sign) * i128::from(notional(risk_price, qty)));
+    }
+
+    pub fn equity(&self, marks: &[Price]) -> i128 {
+        let held: i128 = self.positions.iter().zip(marks).map(|(p, mark)| i128::from(p.qty) * i128::from(mark.0)).sum();
+        i128::from(self.cash) + held
+    }
+
+    pub fn buying_power(&self, config: &AccountConfig, marks: &[Price]) -> i128 {
+        let exposure: i128 =
+            self.positions.iter().zip(marks).map(|(p, mark)| (i128::from(p.qty) * i128::from(mark.0)).abs()).sum();
+        let working: i128 = self.positions.iter().map(|p| i128::from(p.working_notional)).sum();
+        self.equity(marks) * i128::from(config.leverage_bps) / 10_000 - exposure - working
+    }
+
+    pub fn view(
+        &self,
+        participant: ParticipantId,
+        config: &AccountConfig,
+        marks: &[Price],
+        has_trades: &[bool],
+    ) -> AccountUpdate {
+        let positions: Vec<PositionView> = self
+            .positions
+            .iter()
+            .zip(marks)
+            .enumerate()
+            .filter(|(_, (position, _))| position.qty != 0 || position.realized != 0)
+            .map(|(index, (position, mark))| PositionView {
+                instrument: InstrumentId(index as u16),
+                qty: position.qty,
+                avg_price: (position.qty != 0)
+                    .then(|| Price(clamp_i64(round_div(i128::from(position.cost_basis), i128::from(position.qty))))),
+                cost_basis: position.cost_basis,
+                mark_price: has_trades[index].then_some(*mark),
+                realized_pnl: position.realized,
+                unrealized_pnl: clamp_i64(
+                    i128::from(position.qty) * i128::from(mark.0) - i128::from(position.cost_basis),
+                ),
+            })
+            .collect();
+        AccountUpdate {
+            participant,
+            cash: self.cash,
+            equity: clamp_i64(self.equity(marks)),
+            buying_power: clamp_i64(self.buying_power(config, marks)),
+            realized_pnl: self.positions.iter().map(|p| p.realized).fold(0, i64::saturating_add),
+            unrealized_pnl: positions.iter().map(|p| p.unrealized_pnl).fold(0, i64::saturating_add),
+            fees_paid: self.fees_paid,
+            positions,
+        }
+    }
+
+    /// Remembers the marks an account event was sent with.
+    pub fn record_marks(&mut self, marks: &[Price]) {
+        for ((last, position), mark) in self.last_marks.iter_mut().zip(&self.positions).zip(marks) {
+            *last = (position.qty != 0).then_some(*mark);
+        }
+    }
+
+    /// True when marking to `marks` would change what the last account event said.
+    pub fn marks_changed(&self, marks: &[Price]) -> bool {
+        self.positions
+            .iter()
+            .zip(marks)
+            .zip(&self.last_marks)
+            .any(|((position, mark), last)| position.qty != 0 && *last != Some(*mark))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case(1_000_000, 50, 50)]
+    #[case(1_000_001, 50, 51)]
+    #[case(999, 50, 1)]
+    #[case(1_000_000, -20, -20)]
+    #[case(1_000_001, -20, -20)]
+    #[case(999, -20, 0)]
+    fn fees_round_against_the_payer(#[case] notional: i64, #[case] ppm: i32, #[case] expected: i64) {
+        assert_eq!(fee(notional, ppm), expected);
+    }
+
+    #[rstest]
+    #[case(-120_000, -12, 10_000)]
+    #[case(7, 2, 4)]
+    #[case(-7, 2, -4)]
+    #[case(5, 3, 2)]
+    fn round_div_rounds_halves_away_from_zero(#[case] n: i128, #[case] d: i128, #[case] expected: i128) {
+        assert_eq!(round_div(n, d), expected);
+    }
+
+    #[test]
+    fn average_cost_realizes_on_reduction_and_flip() {
+        let mut account = Account::new(0, 1);
+        let inst = InstrumentId(0);
+        account.fill(inst, Side::Buy, Price(100), Qty(10), 0);
+        account.fill(inst, Side::Sell, Price(110), Qty(4), 0);
+        let p = &account.positions[0];
+        assert_eq!((p.qty, p.cost_basis, p.realized), (6, 600, 40));
+        account.fill(inst, Side::Sell, Price(90), Qty(10), 0);
+        let p = &account.positions[0];
+        assert_eq!((p.qty, p.cost_basis, p.realized), (-4, -360, 40 - 60));
+        account.fill(inst, Side::Buy, Price(80), Qty(4), 0);
+        let p = &account.positions[0];
+        assert_eq!((p.qty, p.cost_basis, p.realized), (0, 0, -20 + 40));
+        assert_eq!(account.cash, -1000 + 440 + 900 - 320);
+    }
+}

@@ -1,0 +1,106 @@
+//! The exchange's snapshot encoding. Orders are written in book order (bids best first, then asks, each level
+//! front of queue first, then pending stops), so the bytes depend only on the state, never on slab layout or hash
+//! map history; derived indexes are rebuilt on decode.
+
+use super::book::Order;
+use super::{Exchange, Instrument, InstrumentState, Pending};
+use bincode::de::Decoder;
+use bincode::enc::Encoder;
+use bincode::error::{DecodeError, EncodeError};
+use bincode::{Decode, Encode};
+use tradesim_protocol::{InstrumentId, SimConfig};
+
+impl Encode for Exchange {
+    fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
+        debug_assert!(self.pending.levels.is_empty() && self.pending.accounts.is_empty());
+        self.config.encode(encoder)?;
+        (self.step, self.time_ms, self.seq, self.next_order_id, self.next_trade_id, self.fees_collected)
+            .encode(encoder)?;
+        self.accounts.encode(encoder)?;
+        self.used_client_ids.encode(encoder)?;
+        for instrument in &self.instruments {
+            instrument.state.encode(encoder)?;
+            for side in [&instrument.bids, &instrument.asks] {
+                let count: u64 = side.levels().map(|(_, level)| u64::from(level.orders)).sum();
+                count.encode(encoder)?;
+                for (price, _) in side.levels() {
+                    for slot in side.queue(&self.orders, price) {
+                        self.orders.get(slot).encode(encoder)?;
+                    }
+                }
+            }
+            for id in &instrument.state.stops {
+                let slot = self.orders.slot(*id).ok_or_else(|| EncodeError::Other("pending stop without its order"))?;
+                self.orders.get(slot).encode(encoder)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<Context> Decode<Context> for Exchange {
+    fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
+        let config = SimConfig::decode(decoder)?;
+        config.validate().map_err(|e| DecodeError::OtherString(e.to_string()))?;
+        let mut exchange = Exchange::new(config);
+        (
+            exchange.step,
+            exchange.time_ms,
+            exchange.seq,
+            exchange.next_order_id,
+            exchange.next_trade_id,
+            exchange.fees_collected,
+        ) = Decode::decode(decoder)?;
+        exchange.accounts = Decode::decode(decoder)?;
+        exchange.used_client_ids = Decode::decode(decoder)?;
+        for index in 0..exchange.instruments.len() {
+            let instrument = InstrumentId(index as u16);
+            let state = InstrumentState::decode(decoder)?;
+            let stops = state.stops.clone();
+            if let Some(last) = state.last_trade {
+                exchange.marks[index] = last;
+            }
+            exchange.instruments[index] = Instrument { state, ..Instrument::new(instrument) };
+            for side_index in 0..2 {
+                let count = u64::decode(decoder)?;
+                for _ in 0..count {
+                    let order = decode_order(decoder, &mut exchange, instrument)?;
+                    let slot = exchange.orders.insert(order);
+                    let side = if side_index == 0 {
+                        &mut exchange.instruments[index].bids
+                    } else {
+                        &mut exchange.instruments[index].asks
+                    };
+                    side.push_back(&mut exchange.orders, slot);
+                }
+            }
+            for _ in &stops {
+                let order = decode_order(decoder, &mut exchange, instrument)?;
+                exchange.orders.insert(order);
+            }
+        }
+        exchange.pending = Pending::default();
+        Ok(exchange)
+    }
+}
+
+/// Decodes one order and rebuilds the indexes it belongs to.
+fn decode_order<D: Decoder>(
+    decoder: &mut D,
+    exchange: &mut Exchange,
+    instrument: InstrumentId,
+) -> Result<Order, DecodeError> {
+    let order = Order::decode(decoder)?;
+    if order.instrument != instrument || !order.working {
+        return Err(DecodeError::Other("snapshot order is out of place"));
+    }
+    if let Some(client_order_id) = order.client_order_id {
+        exchange.live_client_ids.insert((order.participant, client_order_id), order.id);
+    }
+    if let Some(at) = order.expire_at_ms {
+        exchange.expiries.insert((at, order.id));
+    }
+    Ok(order)
+}
+
+bincode::impl_borrow_decode!(Exchange);
