@@ -1084,9 +1084,12 @@ impl Exchange {
                 let (qty, orders) = level.map_or((Qty::ZERO, 0), |level| (level.shown, level.orders));
                 self.emit(out, EventBody::BookDelta(BookDelta { instrument, side, price, qty, orders }));
             }
-            let mut touched: Vec<InstrumentId> = levels.iter().map(|(instrument, _, _)| *instrument).collect();
-            touched.dedup();
-            for &instrument in &touched {
+            // Levels are sorted by instrument: check each touched instrument's BBO once.
+            let mut previous = None;
+            for &(instrument, _, _) in &levels {
+                if previous.replace(instrument) == Some(instrument) {
+                    continue;
+                }
                 let bbo = self.instrument(instrument).bbo(instrument);
                 if bbo != self.instrument(instrument).state.last_bbo {
                     self.instrument_mut(instrument).state.last_bbo = bbo;
