@@ -89,6 +89,12 @@ impl Engine {
         hasher.finish()
     }
 
+    /// Checks the exchange's structural invariants (intact price levels, no crossed book, no lost order); for tests
+    /// and diagnostics, O(orders).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.exchange.check_invariants()
+    }
+
     /// What `participant`'s screen needs to start from: books to `depth` levels, open orders and account.
     pub fn view(&self, participant: ParticipantId, depth: usize) -> EngineView {
         self.exchange.view(participant, depth)

@@ -5,7 +5,7 @@ use crate::ids::{Price, Qty};
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
-/// The background market to run. Each scenario's parameters are documented in docs/engine.md.
+/// The background market to run. Each scenario's parameters are documented in docs/market.md.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
 #[serde(rename_all = "snake_case")]
 pub enum Scenario {

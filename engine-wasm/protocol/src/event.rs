@@ -42,8 +42,9 @@ pub enum EventBody {
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     UnknownInstrument,
-    /// Zero quantity, a display quantity above the order quantity, post-only on a non-limit order, a market
-    /// order that is neither IOC nor FOK, a GTD already expired, a stop on the wrong side of the market.
+    /// Zero or oversized quantity, a display quantity above the order quantity or on a non-limit or IOC/FOK
+    /// order, post-only on a non-limit or IOC/FOK order, a market order that is neither IOC nor FOK, a stop order
+    /// with IOC/FOK, a GTD time already past.
     InvalidOrder,
     OffTick,
     OffLot,
@@ -57,7 +58,8 @@ pub enum RejectReason {
     PostOnlyWouldCross,
     FokNotFillable,
     TradingHalted,
-    /// An amend to a quantity at or below what has already filled, or of an order that cannot be amended.
+    /// An amend with nothing to change, to a quantity at or below what has already filled, or of a price on an
+    /// order that has none.
     InvalidAmend,
 }
 
@@ -79,7 +81,9 @@ impl RejectReason {
             Self::PostOnlyWouldCross => "A post-only order would have traded at once; price it behind the market.",
             Self::FokNotFillable => "Not enough quantity in the book to fill the whole order at once.",
             Self::TradingHalted => "Trading is halted in this instrument; wait for it to resume.",
-            Self::InvalidAmend => "The new quantity must stay above what has already filled.",
+            Self::InvalidAmend => {
+                "Give a new quantity above what has already filled, or a new price for an order that has one."
+            }
         }
     }
 }
@@ -243,7 +247,8 @@ pub struct PositionView {
     pub avg_price: Option<Price>,
     /// Signed cost of the open position (price times quantity), exact.
     pub cost_basis: i64,
-    pub mark_price: Option<Price>,
+    /// Last trade price, or the instrument's reference price before its first trade.
+    pub mark_price: Price,
     pub realized_pnl: i64,
     pub unrealized_pnl: i64,
 }

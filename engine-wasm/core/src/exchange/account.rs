@@ -45,18 +45,13 @@ pub struct Account {
     pub cash: i64,
     pub fees_paid: i64,
     pub positions: Vec<Position>,
-    /// Marks used in the last account event sent, to know when re-marking changes it.
-    pub last_marks: Vec<Option<Price>>,
+    /// The last account event sent, so that only changes are sent.
+    pub last_sent: Option<AccountUpdate>,
 }
 
 impl Account {
     pub fn new(cash: i64, instruments: usize) -> Self {
-        Self {
-            cash,
-            fees_paid: 0,
-            positions: vec![Position::default(); instruments],
-            last_marks: vec![None; instruments],
-        }
+        Self { cash, fees_paid: 0, positions: vec![Position::default(); instruments], last_sent: None }
     }
 
     /// Books a fill of `qty` at `price` on `side`, paying `fee`.
@@ -108,13 +103,7 @@ impl Account {
         self.equity(marks) * i128::from(config.leverage_bps) / 10_000 - exposure - working
     }
 
-    pub fn view(
-        &self,
-        participant: ParticipantId,
-        config: &AccountConfig,
-        marks: &[Price],
-        has_trades: &[bool],
-    ) -> AccountUpdate {
+    pub fn view(&self, participant: ParticipantId, config: &AccountConfig, marks: &[Price]) -> AccountUpdate {
         let positions: Vec<PositionView> = self
             .positions
             .iter()
@@ -127,7 +116,7 @@ impl Account {
                 avg_price: (position.qty != 0)
                     .then(|| Price(clamp_i64(round_div(i128::from(position.cost_basis), i128::from(position.qty))))),
                 cost_basis: position.cost_basis,
-                mark_price: has_trades[index].then_some(*mark),
+                mark_price: *mark,
                 realized_pnl: position.realized,
                 unrealized_pnl: clamp_i64(
                     i128::from(position.qty) * i128::from(mark.0) - i128::from(position.cost_basis),
@@ -144,22 +133,6 @@ impl Account {
             fees_paid: self.fees_paid,
             positions,
         }
-    }
-
-    /// Remembers the marks an account event was sent with.
-    pub fn record_marks(&mut self, marks: &[Price]) {
-        for ((last, position), mark) in self.last_marks.iter_mut().zip(&self.positions).zip(marks) {
-            *last = (position.qty != 0).then_some(*mark);
-        }
-    }
-
-    /// True when marking to `marks` would change what the last account event said.
-    pub fn marks_changed(&self, marks: &[Price]) -> bool {
-        self.positions
-            .iter()
-            .zip(marks)
-            .zip(&self.last_marks)
-            .any(|((position, mark), last)| position.qty != 0 && *last != Some(*mark))
     }
 }
 

@@ -80,6 +80,8 @@ pub struct Level {
     tail: Slot,
     pub shown: Qty,
     pub orders: u32,
+    /// Orders of commanded participants, who are told their queue position.
+    pub reported: u32,
 }
 
 #[derive(Debug, Default)]
@@ -112,6 +114,10 @@ impl Orders {
         self.by_id.remove(&entry.order.id);
         self.free.push(slot);
         entry.order
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
     }
 
     pub fn slot(&self, id: OrderId) -> Option<Slot> {
@@ -173,11 +179,21 @@ impl BookSide {
 
     /// Appends the order at `slot` to the back of its price level.
     pub fn push_back(&mut self, orders: &mut Orders, slot: Slot) {
-        let (price, shown) = {
+        let (price, shown, reported) = {
             let order = orders.get(slot);
-            (order.price.unwrap_or_else(|| unreachable!("resting order without a price")), order.shown)
+            (
+                order.price.unwrap_or_else(|| unreachable!("resting order without a price")),
+                order.shown,
+                order.is_reported(),
+            )
         };
-        let level = self.levels.entry(price).or_insert(Level { head: NIL, tail: NIL, shown: Qty::ZERO, orders: 0 });
+        let level = self.levels.entry(price).or_insert(Level {
+            head: NIL,
+            tail: NIL,
+            shown: Qty::ZERO,
+            orders: 0,
+            reported: 0,
+        });
         let old_tail = level.tail;
         {
             let entry = orders.entry_mut(slot);
@@ -192,13 +208,20 @@ impl BookSide {
         level.tail = slot;
         level.shown.0 += shown.0;
         level.orders += 1;
+        level.reported += u32::from(reported);
     }
 
     /// Unlinks the order at `slot` from its level (the order stays in the slab).
     pub fn unlink(&mut self, orders: &mut Orders, slot: Slot) {
-        let (price, shown, prev, next) = {
+        let (price, shown, reported, prev, next) = {
             let entry = orders.entry(slot);
-            (entry.order.price.unwrap_or_default(), entry.order.shown, entry.prev, entry.next)
+            (
+                entry.order.price.unwrap_or_default(),
+                entry.order.shown,
+                entry.order.is_reported(),
+                entry.prev,
+                entry.next,
+            )
         };
         let level = self.levels.get_mut(&price).unwrap_or_else(|| unreachable!("resting order without its level"));
         if prev == NIL {
@@ -213,6 +236,7 @@ impl BookSide {
         }
         level.shown.0 -= shown.0;
         level.orders -= 1;
+        level.reported -= u32::from(reported);
         if level.orders == 0 {
             self.levels.remove(&price);
         }
@@ -228,6 +252,33 @@ impl BookSide {
         let old = std::mem::replace(&mut order.shown, shown);
         let level = self.levels.get_mut(&price).unwrap_or_else(|| unreachable!("resting order without its level"));
         level.shown.0 = level.shown.0 - old.0 + shown.0;
+    }
+
+    /// Checks the links, counts and totals of every level; returns how many orders rest on this side.
+    pub fn check(&self, orders: &Orders) -> Result<usize, String> {
+        let mut total = 0;
+        for (&price, level) in &self.levels {
+            let (mut previous, mut slot, mut count, mut shown, mut reported) = (NIL, level.head, 0u32, 0u64, 0u32);
+            while slot != NIL {
+                let entry =
+                    orders.entries.get(slot as usize).and_then(Option::as_ref).ok_or("link to an empty slot")?;
+                if entry.prev != previous || count > level.orders {
+                    return Err(format!("level {price}: broken links at order {}", entry.order.id));
+                }
+                let order = &entry.order;
+                if order.price != Some(price) || order.side != self.side || !order.working || order.shown.is_zero() {
+                    return Err(format!("level {price}: order {} does not belong", order.id));
+                }
+                (previous, slot, count, shown) = (slot, entry.next, count + 1, shown + order.shown.0);
+                reported += u32::from(order.is_reported());
+            }
+            let totals_match = count == level.orders && Qty(shown) == level.shown && reported == level.reported;
+            if previous != level.tail || !totals_match || count == 0 {
+                return Err(format!("level {price}: tail, count or shown total is wrong"));
+            }
+            total += count as usize;
+        }
+        Ok(total)
     }
 
     /// Slots of a level, front of the queue first.

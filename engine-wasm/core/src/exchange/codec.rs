@@ -30,7 +30,7 @@ impl Encode for Exchange {
                 }
             }
             for id in &instrument.state.stops {
-                let slot = self.orders.slot(*id).ok_or_else(|| EncodeError::Other("pending stop without its order"))?;
+                let slot = self.orders.slot(*id).ok_or(EncodeError::Other("pending stop without its order"))?;
                 self.orders.get(slot).encode(encoder)?;
             }
         }
@@ -58,7 +58,7 @@ impl<Context> Decode<Context> for Exchange {
             let state = InstrumentState::decode(decoder)?;
             let stops = state.stops.clone();
             if let Some(last) = state.last_trade {
-                exchange.marks[index] = last;
+                exchange.set_mark(instrument, last);
             }
             exchange.instruments[index] = Instrument { state, ..Instrument::new(instrument) };
             for side_index in 0..2 {

@@ -70,6 +70,10 @@ pub fn add_trade(candles: &mut [CandleState; 2], now: u64, price: Price, qty: Qt
                 trades: 0,
             };
         }
+        if state.trades == 0 {
+            // The first trade of an interval opens it; only quiet intervals show the previous close.
+            (state.open, state.high, state.low) = (price, price, price);
+        }
         state.high = state.high.max(price);
         state.low = state.low.min(price);
         state.close = price;
@@ -92,8 +96,10 @@ mod tests {
         add_trade(&mut candles, 1_500, Price(103), Qty(1));
         add_trade(&mut candles, 1_900, Price(99), Qty(4));
         roll_candles(&mut candles, InstrumentId(0), 3_000, &mut closed);
+        add_trade(&mut candles, 3_100, Price(98), Qty(1));
+        roll_candles(&mut candles, InstrumentId(0), 4_000, &mut closed);
         let seconds: Vec<_> = closed.iter().filter(|c| c.interval == CandleInterval::OneSecond).collect();
-        assert_eq!(seconds.len(), 2);
+        assert_eq!(seconds.len(), 3);
         let first = seconds[0];
         assert_eq!(
             (first.open_time_ms, first.open, first.high, first.low, first.close, first.volume, first.trades),
@@ -101,5 +107,11 @@ mod tests {
         );
         let quiet = seconds[1];
         assert_eq!((quiet.open_time_ms, quiet.open, quiet.close, quiet.volume), (2_000, Price(99), Price(99), Qty(0)));
+        let after_quiet = seconds[2];
+        assert_eq!(
+            (after_quiet.open, after_quiet.high, after_quiet.low, after_quiet.close),
+            (Price(98), Price(98), Price(98), Price(98)),
+            "a traded interval opens at its first trade, not at the previous close"
+        );
     }
 }

@@ -105,6 +105,20 @@ impl Instrument {
 struct Pending {
     levels: Vec<(InstrumentId, Side, Price)>,
     accounts: Vec<ParticipantId>,
+    /// Scratch space (kept to avoid allocating per flush): levels holding commanded orders, and their changes.
+    queued_levels: Vec<(InstrumentId, Side, Price)>,
+    queue_changes: Vec<(Slot, (Qty, u32))>,
+}
+
+/// An order's effect on its participant's risk; see [`Exchange::check_risk`].
+#[derive(Clone, Copy, Debug)]
+struct RiskCheck {
+    instrument: InstrumentId,
+    side: Side,
+    price: Price,
+    order_qty: Qty,
+    added_qty: Qty,
+    added_notional: Option<i64>,
 }
 
 /// What became of an order that was worked against the book.
@@ -131,6 +145,8 @@ pub struct Exchange {
     expiries: BTreeSet<(u64, OrderId)>,
     /// Mark price per instrument: last trade, or the reference price before the first trade.
     marks: Vec<Price>,
+    /// Price band per instrument, derived from `marks`.
+    bands: Vec<(Price, Price)>,
     pending: Pending,
 }
 
@@ -144,7 +160,8 @@ fn crosses(side: Side, limit: Price, opposite: Price) -> bool {
 impl Exchange {
     pub fn new(config: SimConfig) -> Self {
         let instruments = (0..config.instruments.len()).map(|i| Instrument::new(InstrumentId(i as u16))).collect();
-        let marks = config.instruments.iter().map(|spec| spec.reference_price).collect();
+        let marks: Vec<Price> = config.instruments.iter().map(|spec| spec.reference_price).collect();
+        let bands = config.instruments.iter().zip(&marks).map(|(spec, mark)| band_around(spec, *mark)).collect();
         let mut accounts = BTreeMap::new();
         accounts.insert(ParticipantId::USER, Account::new(config.account.initial_cash, config.instruments.len()));
         Self {
@@ -162,6 +179,7 @@ impl Exchange {
             live_client_ids: FxHashMap::default(),
             expiries: BTreeSet::new(),
             marks,
+            bands,
             pending: Pending::default(),
         }
     }
@@ -221,14 +239,15 @@ impl Exchange {
 
     /// Inclusive range of acceptable limit prices: the band around the last trade (or reference), on ticks.
     pub fn price_band(&self, instrument: InstrumentId) -> (Price, Price) {
-        let spec = self.spec(instrument);
-        let reference = self.marks[usize::from(instrument.0)].0;
-        let tick = spec.tick_size.0;
-        let delta = (i128::from(reference) * i128::from(spec.price_band_bps) / 10_000) as i64;
-        let low = (reference - delta).div_euclid(tick) * tick;
-        let low = if low < reference - delta { low + tick } else { low }.max(tick);
-        let high = (reference + delta).div_euclid(tick) * tick;
-        (Price(low), Price(high))
+        self.bands[usize::from(instrument.0)]
+    }
+
+    fn set_mark(&mut self, instrument: InstrumentId, price: Price) {
+        let index = usize::from(instrument.0);
+        if self.marks[index] != price {
+            self.marks[index] = price;
+            self.bands[index] = band_around(&self.config.instruments[index], price);
+        }
     }
 
     fn is_halted(&self, instrument: InstrumentId) -> bool {
@@ -279,6 +298,8 @@ impl Exchange {
                 self.set_halt(instrument, None, out);
             }
         }
+        // Stops reached while trading was halted trigger when it resumes.
+        self.trigger_stops(out);
         self.flush(out);
     }
 
@@ -293,24 +314,30 @@ impl Exchange {
             }
         }
         if second_boundary {
-            let remark: Vec<ParticipantId> = self
-                .accounts
-                .iter()
-                .filter(|(participant, account)| !participant.is_agent() && account.marks_changed(&self.marks))
-                .map(|(participant, _)| *participant)
-                .collect();
-            self.pending.accounts.extend(remark);
+            // Re-mark open positions; the flush sends only the accounts whose view changed.
+            let open = self.accounts.iter().filter(|(participant, account)| {
+                !participant.is_agent() && account.positions.iter().any(|position| position.qty != 0)
+            });
+            self.pending.accounts.extend(open.map(|(participant, _)| *participant));
         }
         self.flush(out);
     }
 
     /// After a command or an agent action: stops triggered by its trades, circuit breakers, then the flush.
     fn settle(&mut self, out: &mut Vec<Event>) {
-        self.trigger_stops(out);
+        // The breaker looks first, so a crash halts trading before the stops it would trigger can sweep the book;
+        // those stops trigger when trading resumes.
+        self.check_breakers(out);
+        if self.trigger_stops(out) {
+            self.check_breakers(out);
+        }
+        self.flush(out);
+    }
+
+    fn check_breakers(&mut self, out: &mut Vec<Event>) {
         for index in 0..self.instruments.len() {
             self.check_breaker(InstrumentId(index as u16), out);
         }
-        self.flush(out);
     }
 
     // ---- new orders ---------------------------------------------------------------------------------------------
@@ -374,7 +401,6 @@ impl Exchange {
         if let Some(at) = expire_at_ms {
             self.expiries.insert((at, id));
         }
-        self.account_mut(order.participant);
         if stop {
             self.report(slot, ExecType::PendingTrigger, None, out);
             self.make_working(slot);
@@ -432,7 +458,9 @@ impl Exchange {
         if off_tick(limit_price) || off_tick(stop_price) {
             return Err(RejectReason::OffTick);
         }
-        if order.qty.0 % spec.lot_size.0 != 0 || order.display_qty.is_some_and(|d| d.0 % spec.lot_size.0 != 0) {
+        if !order.qty.0.is_multiple_of(spec.lot_size.0)
+            || order.display_qty.is_some_and(|d| !d.0.is_multiple_of(spec.lot_size.0))
+        {
             return Err(RejectReason::OffLot);
         }
         let (low, high) = self.price_band(order.instrument);
@@ -440,7 +468,15 @@ impl Exchange {
             return Err(RejectReason::OutsidePriceBand);
         }
         if !order.participant.is_agent() {
-            self.check_risk(order.participant, order.instrument, order.side, self.risk_price(order), order.qty)?;
+            let check = RiskCheck {
+                instrument: order.instrument,
+                side: order.side,
+                price: self.risk_price(order),
+                order_qty: order.qty,
+                added_qty: order.qty,
+                added_notional: None,
+            };
+            self.check_risk(order.participant, check)?;
         }
         if let Some(price) = limit_price.filter(|_| order.post_only) {
             let opposite = self.instrument(order.instrument).side(order.side.opposite()).best();
@@ -457,20 +493,15 @@ impl Exchange {
         Ok(())
     }
 
-    /// Risk checks for adding `qty` at `price` to a commanded participant's working orders.
-    fn check_risk(
-        &self,
-        participant: ParticipantId,
-        instrument: InstrumentId,
-        side: Side,
-        price: Price,
-        qty: Qty,
-    ) -> Result<(), RejectReason> {
+    /// Risk checks for a commanded participant's order of `order_qty` at `price` that adds `added_qty` to its
+    /// working orders; `added_notional` is the exposure it adds, or None for "the part of `added_qty` that does
+    /// not reduce the position".
+    fn check_risk(&self, participant: ParticipantId, check: RiskCheck) -> Result<(), RejectReason> {
         let limits = &self.config.account;
-        if qty > limits.max_order_qty {
+        if check.order_qty > limits.max_order_qty {
             return Err(RejectReason::QuantityLimit);
         }
-        if notional(price, qty) > limits.max_notional {
+        if notional(check.price, check.order_qty) > limits.max_notional {
             return Err(RejectReason::NotionalLimit);
         }
         let fresh;
@@ -481,17 +512,20 @@ impl Exchange {
                 &fresh
             }
         };
-        let position = &account.positions[usize::from(instrument.0)];
-        let (directional, working) = match side {
+        let position = &account.positions[usize::from(check.instrument.0)];
+        let (directional, working) = match check.side {
             Side::Buy => (position.qty, position.working_buy),
             Side::Sell => (-position.qty, position.working_sell),
         };
-        if i128::from(directional) + i128::from(working) + i128::from(qty.0) > i128::from(limits.max_position) {
+        let added = i128::from(check.added_qty.0);
+        if added > 0 && i128::from(directional) + i128::from(working) + added > i128::from(limits.max_position) {
             return Err(RejectReason::PositionLimit);
         }
-        let reducing = (-directional).max(0) as u64;
-        let increasing = Qty(qty.0.saturating_sub(reducing));
-        if i128::from(notional(price, increasing)) > account.buying_power(limits, &self.marks) {
+        let added_notional = check.added_notional.unwrap_or_else(|| {
+            let reducing = (-directional).max(0) as u64;
+            notional(check.price, Qty(check.added_qty.0.saturating_sub(reducing)))
+        });
+        if added_notional > 0 && i128::from(added_notional) > account.buying_power(limits, &self.marks) {
             return Err(RejectReason::InsufficientBuyingPower);
         }
         Ok(())
@@ -543,8 +577,7 @@ impl Exchange {
             if side == Side::Buy { high } else { low }
         });
         let mut filled = Qty::ZERO;
-        loop {
-            let Some((best, _)) = self.instrument(instrument).side(side.opposite()).best() else { break };
+        while let Some((best, _)) = self.instrument(instrument).side(side.opposite()).best() {
             if !crosses(side, limit, best) {
                 break;
             }
@@ -590,6 +623,8 @@ impl Exchange {
     fn rest(&mut self, slot: Slot) {
         let order = self.orders.get_mut(slot);
         order.shown = order.display.map_or(order.leaves(), |display| display.min(order.leaves()));
+        // A new place in a queue is always announced, even if the numbers happen to match the old one.
+        order.last_queue = None;
         let (instrument, side, price) = (order.instrument, order.side, order.price.unwrap_or_default());
         let index = usize::from(instrument.0);
         self.instruments[index].side_mut(side).push_back(&mut self.orders, slot);
@@ -694,7 +729,7 @@ impl Exchange {
         self.touch_account(taker_participant);
 
         self.instruments[index].state.last_trade = Some(price);
-        self.marks[index] = price;
+        self.set_mark(instrument, price);
         self.roll_candles(instrument, self.time_ms, out);
         market_data::add_trade(&mut self.instruments[index].state.candles, self.time_ms, price, qty);
         self.emit(out, EventBody::Trade(Trade { trade_id, instrument, price, qty, aggressor: taker_side }));
@@ -729,11 +764,15 @@ impl Exchange {
         }
     }
 
-    fn trigger_stops(&mut self, out: &mut Vec<Event>) {
+    /// Triggers and works every stop whose price was reached, lowest order id first; true if any triggered.
+    fn trigger_stops(&mut self, out: &mut Vec<Event>) -> bool {
+        let mut any = false;
         loop {
             let mut next: Option<OrderId> = None;
             for instrument in &self.instruments {
-                let Some(last) = instrument.state.last_trade else { continue };
+                let Some(last) = instrument.state.last_trade.filter(|_| instrument.state.halt.is_none()) else {
+                    continue;
+                };
                 let triggered = instrument.state.stops.iter().copied().find(|id| {
                     self.orders.slot(*id).is_some_and(|slot| {
                         let order = self.orders.get(slot);
@@ -749,8 +788,8 @@ impl Exchange {
                     (a, b) => a.or(b),
                 };
             }
-            let Some(id) = next else { return };
-            let Some(slot) = self.orders.slot(id) else { return };
+            let Some(slot) = next.and_then(|id| self.orders.slot(id)) else { return any };
+            any = true;
             self.unwork(slot);
             let order = self.orders.get_mut(slot);
             order.triggered = true;
@@ -856,10 +895,12 @@ impl Exchange {
             let (instrument, side, old_leaves, risk_price) =
                 (order.instrument, order.side, order.leaves(), order.risk_price);
             let new_leaves = Qty(new_qty.0 - order.cum_qty.0);
-            let shown = order.shown.min(new_leaves);
+            let (old_shown, shown) = (order.shown, order.shown.min(new_leaves));
             self.orders.get_mut(slot).qty = new_qty;
-            self.instruments[usize::from(instrument.0)].side_mut(side).set_shown(&mut self.orders, slot, shown);
-            self.touch_level(instrument, side, order_price(self.orders.get(slot)));
+            if shown != old_shown {
+                self.instruments[usize::from(instrument.0)].side_mut(side).set_shown(&mut self.orders, slot, shown);
+                self.touch_level(instrument, side, order_price(self.orders.get(slot)));
+            }
             if !participant.is_agent() {
                 let account = self.account_mut(participant);
                 account.add_working(instrument, side, risk_price, Qty(old_leaves.0 - new_leaves.0), -1);
@@ -918,7 +959,7 @@ impl Exchange {
         if price.is_some_and(|p| p.0 % spec.tick_size.0 != 0) {
             return Err(RejectReason::OffTick);
         }
-        if new_qty.0 % spec.lot_size.0 != 0 {
+        if !new_qty.0.is_multiple_of(spec.lot_size.0) {
             return Err(RejectReason::OffLot);
         }
         let (low, high) = self.price_band(order.instrument);
@@ -927,22 +968,17 @@ impl Exchange {
         }
         let new_price = price.or(order.price);
         if !order.participant.is_agent() {
-            let risk_price = new_price.unwrap_or(order.risk_price);
-            let old_exposure = notional(order.risk_price, order.leaves());
+            let price = new_price.unwrap_or(order.risk_price);
             let new_leaves = Qty(new_qty.0 - order.cum_qty.0);
-            if new_qty > self.config.account.max_order_qty {
-                return Err(RejectReason::QuantityLimit);
-            }
-            if notional(risk_price, new_qty) > self.config.account.max_notional {
-                return Err(RejectReason::NotionalLimit);
-            }
-            if new_leaves > order.leaves() || notional(risk_price, new_leaves) > old_exposure {
-                let extra_qty = Qty(new_leaves.0.saturating_sub(order.leaves().0));
-                let extra_value = notional(risk_price, new_leaves) - old_exposure;
-                let extra_price = if extra_qty.is_zero() { Price(extra_value.max(0)) } else { risk_price };
-                let extra = if extra_qty.is_zero() { Qty(1) } else { extra_qty };
-                self.check_risk(order.participant, order.instrument, order.side, extra_price, extra)?;
-            }
+            let check = RiskCheck {
+                instrument: order.instrument,
+                side: order.side,
+                price,
+                order_qty: new_qty,
+                added_qty: Qty(new_leaves.0.saturating_sub(order.leaves().0)),
+                added_notional: Some(notional(price, new_leaves) - notional(order.risk_price, order.leaves())),
+            };
+            self.check_risk(order.participant, check)?;
         }
         if order.post_only
             && let Some(p) = new_price
@@ -1079,9 +1115,13 @@ impl Exchange {
                 (instrument, side == Side::Sell, if side == Side::Buy { -price.0 } else { price.0 })
             });
             levels.dedup();
+            let mut queued = std::mem::take(&mut self.pending.queued_levels);
             for &(instrument, side, price) in &levels {
                 let level = self.instrument(instrument).side(side).level(price);
                 let (qty, orders) = level.map_or((Qty::ZERO, 0), |level| (level.shown, level.orders));
+                if level.is_some_and(|level| level.reported > 0) {
+                    queued.push((instrument, side, price));
+                }
                 self.emit(out, EventBody::BookDelta(BookDelta { instrument, side, price, qty, orders }));
             }
             // Levels are sorted by instrument: check each touched instrument's BBO once.
@@ -1096,9 +1136,11 @@ impl Exchange {
                     self.emit(out, EventBody::Bbo(bbo));
                 }
             }
-            for &(instrument, side, price) in &levels {
+            for &(instrument, side, price) in &queued {
                 self.flush_queue_positions(instrument, side, price, out);
             }
+            queued.clear();
+            self.pending.queued_levels = queued;
             levels.clear();
             self.pending.levels = levels;
         }
@@ -1106,21 +1148,23 @@ impl Exchange {
             let mut participants = std::mem::take(&mut self.pending.accounts);
             participants.sort_unstable();
             participants.dedup();
-            let has_trades: Vec<bool> = self.instruments.iter().map(|i| i.state.last_trade.is_some()).collect();
             for &participant in &participants {
                 let Some(account) = self.accounts.get_mut(&participant) else { continue };
-                let update = account.view(participant, &self.config.account, &self.marks, &has_trades);
-                account.record_marks(&self.marks);
-                self.emit(out, EventBody::Account(update));
+                let update = account.view(participant, &self.config.account, &self.marks);
+                if account.last_sent.as_ref() != Some(&update) {
+                    account.last_sent = Some(update.clone());
+                    self.emit(out, EventBody::Account(update));
+                }
             }
             participants.clear();
             self.pending.accounts = participants;
         }
     }
 
+    /// Sends the queue positions that changed on a level holding orders of commanded participants.
     fn flush_queue_positions(&mut self, instrument: InstrumentId, side: Side, price: Price, out: &mut Vec<Event>) {
         let mut ahead = (Qty::ZERO, 0u32);
-        let mut changed = Vec::new();
+        let mut changed = std::mem::take(&mut self.pending.queue_changes);
         for slot in self.instrument(instrument).side(side).queue(&self.orders, price) {
             let order = self.orders.get(slot);
             if order.is_reported() && order.last_queue != Some(ahead) {
@@ -1128,7 +1172,7 @@ impl Exchange {
             }
             ahead = (Qty(ahead.0.0 + order.shown.0), ahead.1 + 1);
         }
-        for (slot, (qty_ahead, orders_ahead)) in changed {
+        for &(slot, (qty_ahead, orders_ahead)) in &changed {
             let order = self.orders.get_mut(slot);
             order.last_queue = Some((qty_ahead, orders_ahead));
             let position = QueuePosition {
@@ -1143,6 +1187,26 @@ impl Exchange {
             };
             self.emit(out, EventBody::QueuePosition(position));
         }
+        changed.clear();
+        self.pending.queue_changes = changed;
+    }
+
+    /// Checks the structural invariants: intact levels, no crossed book, every live order accounted for.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut linked = 0;
+        for (index, instrument) in self.instruments.iter().enumerate() {
+            linked += instrument.bids.check(&self.orders)? + instrument.asks.check(&self.orders)?;
+            linked += instrument.state.stops.len();
+            if let (Some((bid, _)), Some((ask, _))) = (instrument.bids.best(), instrument.asks.best())
+                && bid >= ask
+            {
+                return Err(format!("instrument {index}: crossed book, bid {bid} >= ask {ask}"));
+            }
+        }
+        if linked != self.orders.len() {
+            return Err(format!("{} live orders but {linked} in books and stop lists", self.orders.len()));
+        }
+        Ok(())
     }
 
     // ---- views --------------------------------------------------------------------------------------------------
@@ -1170,10 +1234,9 @@ impl Exchange {
     }
 
     pub fn account_update(&self, participant: ParticipantId) -> AccountUpdate {
-        let has_trades: Vec<bool> = self.instruments.iter().map(|i| i.state.last_trade.is_some()).collect();
         let fresh = Account::new(self.config.account.initial_cash, self.config.instruments.len());
         let account = self.accounts.get(&participant).unwrap_or(&fresh);
-        account.view(participant, &self.config.account, &self.marks, &has_trades)
+        account.view(participant, &self.config.account, &self.marks)
     }
 
     pub fn view(&self, participant: ParticipantId, depth: usize) -> EngineView {
@@ -1219,6 +1282,15 @@ impl Exchange {
             .sum();
         Qty(ahead)
     }
+}
+
+/// The price band around `reference`: `price_band_bps` either side, inward to ticks, never below one tick.
+fn band_around(spec: &InstrumentConfig, reference: Price) -> (Price, Price) {
+    let (reference, tick) = (reference.0, spec.tick_size.0);
+    let delta = (i128::from(reference) * i128::from(spec.price_band_bps) / 10_000) as i64;
+    let low = (reference - delta + tick - 1).div_euclid(tick) * tick;
+    let high = (reference + delta).div_euclid(tick) * tick;
+    (Price(low.max(tick)), Price(high))
 }
 
 fn order_price(order: &Order) -> Price {
