@@ -16,7 +16,8 @@ pub enum Scenario {
     Volatile,
     /// The fundamental drifts steadily; momentum traders amplify it.
     Trending,
-    /// A calm market until a sudden sell-off with liquidity withdrawal, a halt, then a partial recovery.
+    /// A calm market until a sudden sell-off with liquidity withdrawal, then a partial recovery. Give the
+    /// instrument a circuit breaker to see trading halt during the fall.
     FlashCrash,
     /// Few market makers with small size and wide quotes.
     ThinLiquidity,
