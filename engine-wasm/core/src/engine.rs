@@ -1,7 +1,6 @@
 //! [`Engine`]: the exchange plus its background market, stepped through simulated time.
 
 use crate::exchange::Exchange;
-use crate::hash::StateHasher;
 use crate::market::Market;
 use bincode::{Decode, Encode};
 use tradesim_protocol::codec::{self, FrameKind};
@@ -72,7 +71,10 @@ impl Engine {
 
     /// A versioned binary snapshot of the whole state.
     pub fn snapshot(&self) -> Vec<u8> {
-        codec::encode(FrameKind::Snapshot, self)
+        // Sized for a typical order's encoding, so a large book is written without regrowing the buffer.
+        let mut out = Vec::with_capacity(4_096 + 40 * self.exchange.order_count());
+        codec::encode_into(FrameKind::Snapshot, self, &mut out);
+        out
     }
 
     pub fn restore(snapshot: &[u8]) -> Result<Self, SnapshotError> {
@@ -81,12 +83,9 @@ impl Engine {
         Ok(engine)
     }
 
-    /// A 64-bit hash of the whole state (the snapshot's content, streamed through a hasher, nothing allocated).
+    /// A 64-bit hash of the whole state: the snapshot's bytes, hashed a word at a time.
     pub fn state_hash(&self) -> u64 {
-        let mut hasher = StateHasher::default();
-        // Encoding into the hasher cannot fail.
-        let _ = bincode::encode_into_writer(self, &mut hasher, bincode::config::standard());
-        hasher.finish()
+        crate::hash::hash_bytes(&self.snapshot())
     }
 
     /// Checks the exchange's structural invariants (intact price levels, no crossed book, no lost order); for tests

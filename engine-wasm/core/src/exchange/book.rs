@@ -120,6 +120,11 @@ impl Orders {
         self.by_id.len()
     }
 
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+        self.by_id.reserve(additional);
+    }
+
     pub fn slot(&self, id: OrderId) -> Option<Slot> {
         self.by_id.get(&id).copied()
     }
@@ -175,6 +180,33 @@ impl BookSide {
     pub fn levels(&self) -> Box<dyn Iterator<Item = (Price, &Level)> + '_> {
         let iter = self.levels.iter().map(|(price, level)| (*price, level));
         if self.is_bid() { Box::new(iter.rev()) } else { Box::new(iter) }
+    }
+
+    /// Creates the level at `price` from `slots` in queue order (restoring a snapshot: one map insert per level,
+    /// not per order). Refuses orders that do not belong there.
+    pub fn push_level(&mut self, orders: &mut Orders, price: Price, slots: &[Slot]) -> Result<(), &'static str> {
+        if slots.is_empty() || self.levels.contains_key(&price) {
+            return Err("empty or repeated price level");
+        }
+        let mut level = Level { head: slots[0], tail: NIL, shown: Qty::ZERO, orders: 0, reported: 0 };
+        for &slot in slots {
+            let entry = orders.entry_mut(slot);
+            let order = &entry.order;
+            if order.price != Some(price) || order.side != self.side || order.shown.is_zero() {
+                return Err("order does not belong to its price level");
+            }
+            level.shown.0 += order.shown.0;
+            level.orders += 1;
+            level.reported += u32::from(order.is_reported());
+            entry.prev = level.tail;
+            entry.next = NIL;
+            if level.tail != NIL {
+                orders.entry_mut(level.tail).next = slot;
+            }
+            level.tail = slot;
+        }
+        self.levels.insert(price, level);
+        Ok(())
     }
 
     /// Appends the order at `slot` to the back of its price level.

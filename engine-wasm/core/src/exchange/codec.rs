@@ -8,7 +8,7 @@ use bincode::de::Decoder;
 use bincode::enc::Encoder;
 use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
-use tradesim_protocol::{InstrumentId, SimConfig};
+use tradesim_protocol::{InstrumentId, Price, SimConfig};
 
 impl Encode for Exchange {
     fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
@@ -21,9 +21,9 @@ impl Encode for Exchange {
         for instrument in &self.instruments {
             instrument.state.encode(encoder)?;
             for side in [&instrument.bids, &instrument.asks] {
-                let count: u64 = side.levels().map(|(_, level)| u64::from(level.orders)).sum();
-                count.encode(encoder)?;
-                for (price, _) in side.levels() {
+                (side.levels().count() as u64).encode(encoder)?;
+                for (price, level) in side.levels() {
+                    (price, level.orders).encode(encoder)?;
                     for slot in side.queue(&self.orders, price) {
                         self.orders.get(slot).encode(encoder)?;
                     }
@@ -61,17 +61,20 @@ impl<Context> Decode<Context> for Exchange {
                 exchange.set_mark(instrument, last);
             }
             exchange.instruments[index] = Instrument { state, ..Instrument::new(instrument) };
+            let mut slots = Vec::new();
             for side_index in 0..2 {
-                let count = u64::decode(decoder)?;
-                for _ in 0..count {
-                    let order = decode_order(decoder, &mut exchange, instrument)?;
-                    let slot = exchange.orders.insert(order);
-                    let side = if side_index == 0 {
-                        &mut exchange.instruments[index].bids
-                    } else {
-                        &mut exchange.instruments[index].asks
-                    };
-                    side.push_back(&mut exchange.orders, slot);
+                let levels = u64::decode(decoder)?;
+                for _ in 0..levels {
+                    let (price, count): (Price, u32) = Decode::decode(decoder)?;
+                    exchange.orders.reserve(count as usize);
+                    slots.clear();
+                    for _ in 0..count {
+                        let order = decode_order(decoder, &mut exchange, instrument)?;
+                        slots.push(exchange.orders.insert(order));
+                    }
+                    let instrument = &mut exchange.instruments[index];
+                    let side = if side_index == 0 { &mut instrument.bids } else { &mut instrument.asks };
+                    side.push_level(&mut exchange.orders, price, &slots).map_err(DecodeError::Other)?;
                 }
             }
             for _ in &stops {

@@ -200,6 +200,11 @@ impl Exchange {
         self.seq
     }
 
+    /// Working orders, all participants.
+    pub fn order_count(&self) -> usize {
+        self.orders.len()
+    }
+
     pub fn venue<'a>(&'a mut self, out: &'a mut Vec<Event>) -> ExchangeVenue<'a> {
         ExchangeVenue::new(self, out)
     }
