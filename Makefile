@@ -18,7 +18,7 @@ setup: ## Install what the build needs (idempotent): the pinned toolchain, rustf
 	@rustup target list --toolchain $(TOOLCHAIN) --installed | grep -q '^$(WASM_TARGET)$$' || rustup target add $(WASM_TARGET) --toolchain $(TOOLCHAIN)
 
 guest: setup ## Build the engine's WebAssembly guest (release)
-	$(CARGO) build --locked -p tradesim-guest --target $(WASM_TARGET) --release
+	CARGO_PROFILE_RELEASE_STRIP=debuginfo $(CARGO) build --locked -p tradesim-guest --target $(WASM_TARGET) --release
 
 fmt: setup ## Format the code
 	$(CARGO) fmt --all

@@ -1,0 +1,2 @@
+pub mod commands;
+pub mod wasm_host;
