@@ -2,7 +2,8 @@
 //! checks need, kept incrementally.
 //!
 //! # Invariants
-//! - Integer arithmetic only; intermediate products in i128, stored values clamped to i64.
+//! - Integer arithmetic only, in i64 with saturation; i128 only as the fallback when an intermediate product
+//!   would overflow (wasm has no native 128-bit multiply or divide, so the hot path avoids it).
 //! - `cost_basis` has the sign of `qty` and is zero when flat.
 
 use bincode::{Decode, Encode};
@@ -13,20 +14,36 @@ pub fn clamp_i64(value: i128) -> i64 {
 }
 
 /// `numerator / denominator` rounded to the nearest integer, halves away from zero.
-pub fn round_div(numerator: i128, denominator: i128) -> i128 {
+pub fn round_div(numerator: i64, denominator: i64) -> i64 {
     let (numerator, denominator) = if denominator < 0 { (-numerator, -denominator) } else { (numerator, denominator) };
-    let half_up = (2 * numerator.abs() + denominator).div_euclid(2 * denominator);
+    let half_up = match numerator.unsigned_abs().checked_mul(2).and_then(|n| n.checked_add(denominator as u64)) {
+        Some(twice) => (twice / (2 * denominator as u64)) as i64,
+        None => clamp_i64((2 * i128::from(numerator).abs() + i128::from(denominator)) / (2 * i128::from(denominator))),
+    };
     if numerator < 0 { -half_up } else { half_up }
 }
 
+/// `a * b / divisor`, truncated toward zero; exact whenever the result fits, even if the product does not.
+pub fn mul_div(a: i64, b: i64, divisor: i64) -> i64 {
+    match a.checked_mul(b) {
+        Some(product) => product / divisor,
+        None => clamp_i64(i128::from(a) * i128::from(b) / i128::from(divisor)),
+    }
+}
+
 pub fn notional(price: Price, qty: Qty) -> i64 {
-    clamp_i64(i128::from(price.0) * i128::from(qty.0))
+    price.0.saturating_mul(i64::try_from(qty.0).unwrap_or(i64::MAX))
 }
 
 /// Fee on a notional at `ppm` parts per million, rounded up: charges round against the payer, rebates down.
 pub fn fee(notional: i64, ppm: i32) -> i64 {
-    let exact = i128::from(notional) * i128::from(ppm);
-    clamp_i64(exact.div_euclid(1_000_000) + i128::from(exact.rem_euclid(1_000_000) != 0))
+    match notional.checked_mul(i64::from(ppm)) {
+        Some(exact) => exact.div_euclid(1_000_000) + i64::from(exact.rem_euclid(1_000_000) != 0),
+        None => {
+            let exact = i128::from(notional) * i128::from(ppm);
+            clamp_i64(exact.div_euclid(1_000_000) + i128::from(exact.rem_euclid(1_000_000) != 0))
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
@@ -56,26 +73,26 @@ impl Account {
 
     /// Books a fill of `qty` at `price` on `side`, paying `fee`.
     pub fn fill(&mut self, instrument: InstrumentId, side: Side, price: Price, qty: Qty, fee: i64) {
-        let value = i128::from(price.0) * i128::from(qty.0);
-        self.cash = clamp_i64(i128::from(self.cash) - i128::from(side.sign()) * value - i128::from(fee));
+        let value = notional(price, qty);
+        self.cash = self.cash.saturating_sub(side.sign() * value).saturating_sub(fee);
         self.fees_paid = self.fees_paid.saturating_add(fee);
         let position = &mut self.positions[usize::from(instrument.0)];
         let delta = side.sign() * qty.0 as i64;
         if position.qty == 0 || position.qty.signum() == delta.signum() {
             position.qty += delta;
-            position.cost_basis = clamp_i64(i128::from(position.cost_basis) + i128::from(delta) * i128::from(price.0));
+            position.cost_basis = position.cost_basis.saturating_add(delta.saturating_mul(price.0));
             return;
         }
         let closed = delta.abs().min(position.qty.abs());
-        let removed = i128::from(position.cost_basis) * i128::from(closed) / i128::from(position.qty.abs());
-        let realized = i128::from(closed) * i128::from(price.0) * i128::from(position.qty.signum()) - removed;
-        position.realized = clamp_i64(i128::from(position.realized) + realized);
-        position.cost_basis = clamp_i64(i128::from(position.cost_basis) - removed);
+        let removed = mul_div(position.cost_basis, closed, position.qty.abs());
+        let realized = closed.saturating_mul(price.0).saturating_mul(position.qty.signum()).saturating_sub(removed);
+        position.realized = position.realized.saturating_add(realized);
+        position.cost_basis = position.cost_basis.saturating_sub(removed);
         position.qty += delta.signum() * closed;
         let opened = delta.abs() - closed;
         if opened > 0 {
             position.qty += delta.signum() * opened;
-            position.cost_basis = clamp_i64(i128::from(delta.signum() * opened) * i128::from(price.0));
+            position.cost_basis = (delta.signum() * opened).saturating_mul(price.0);
         }
     }
 
@@ -87,20 +104,19 @@ impl Account {
             Side::Sell => &mut position.working_sell,
         };
         *working = working.wrapping_add_signed(sign * qty.0 as i64);
-        position.working_notional =
-            clamp_i64(i128::from(position.working_notional) + i128::from(sign) * i128::from(notional(risk_price, qty)));
+        position.working_notional = position.working_notional.saturating_add(sign * notional(risk_price, qty));
     }
 
-    pub fn equity(&self, marks: &[Price]) -> i128 {
-        let held: i128 = self.positions.iter().zip(marks).map(|(p, mark)| i128::from(p.qty) * i128::from(mark.0)).sum();
-        i128::from(self.cash) + held
+    pub fn equity(&self, marks: &[Price]) -> i64 {
+        let held = self.positions.iter().zip(marks).map(|(p, mark)| p.qty.saturating_mul(mark.0));
+        held.fold(self.cash, i64::saturating_add)
     }
 
-    pub fn buying_power(&self, config: &AccountConfig, marks: &[Price]) -> i128 {
-        let exposure: i128 =
-            self.positions.iter().zip(marks).map(|(p, mark)| (i128::from(p.qty) * i128::from(mark.0)).abs()).sum();
-        let working: i128 = self.positions.iter().map(|p| i128::from(p.working_notional)).sum();
-        self.equity(marks) * i128::from(config.leverage_bps) / 10_000 - exposure - working
+    pub fn buying_power(&self, config: &AccountConfig, marks: &[Price]) -> i64 {
+        let exposure = self.positions.iter().zip(marks).map(|(p, mark)| p.qty.saturating_mul(mark.0).saturating_abs());
+        let working = self.positions.iter().map(|p| p.working_notional);
+        let allowed = mul_div(self.equity(marks), i64::from(config.leverage_bps), 10_000);
+        exposure.chain(working).fold(allowed, i64::saturating_sub)
     }
 
     pub fn view(&self, participant: ParticipantId, config: &AccountConfig, marks: &[Price]) -> AccountUpdate {
@@ -113,21 +129,18 @@ impl Account {
             .map(|(index, (position, mark))| PositionView {
                 instrument: InstrumentId(index as u16),
                 qty: position.qty,
-                avg_price: (position.qty != 0)
-                    .then(|| Price(clamp_i64(round_div(i128::from(position.cost_basis), i128::from(position.qty))))),
+                avg_price: (position.qty != 0).then(|| Price(round_div(position.cost_basis, position.qty))),
                 cost_basis: position.cost_basis,
                 mark_price: *mark,
                 realized_pnl: position.realized,
-                unrealized_pnl: clamp_i64(
-                    i128::from(position.qty) * i128::from(mark.0) - i128::from(position.cost_basis),
-                ),
+                unrealized_pnl: position.qty.saturating_mul(mark.0).saturating_sub(position.cost_basis),
             })
             .collect();
         AccountUpdate {
             participant,
             cash: self.cash,
-            equity: clamp_i64(self.equity(marks)),
-            buying_power: clamp_i64(self.buying_power(config, marks)),
+            equity: self.equity(marks),
+            buying_power: self.buying_power(config, marks),
             realized_pnl: self.positions.iter().map(|p| p.realized).fold(0, i64::saturating_add),
             unrealized_pnl: positions.iter().map(|p| p.unrealized_pnl).fold(0, i64::saturating_add),
             fees_paid: self.fees_paid,
@@ -157,7 +170,7 @@ mod tests {
     #[case(7, 2, 4)]
     #[case(-7, 2, -4)]
     #[case(5, 3, 2)]
-    fn round_div_rounds_halves_away_from_zero(#[case] n: i128, #[case] d: i128, #[case] expected: i128) {
+    fn round_div_rounds_halves_away_from_zero(#[case] n: i64, #[case] d: i64, #[case] expected: i64) {
         assert_eq!(round_div(n, d), expected);
     }
 

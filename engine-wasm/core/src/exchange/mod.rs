@@ -530,7 +530,7 @@ impl Exchange {
             let reducing = (-directional).max(0) as u64;
             notional(check.price, Qty(check.added_qty.0.saturating_sub(reducing)))
         });
-        if added_notional > 0 && i128::from(added_notional) > account.buying_power(limits, &self.marks) {
+        if added_notional > 0 && added_notional > account.buying_power(limits, &self.marks) {
             return Err(RejectReason::InsufficientBuyingPower);
         }
         Ok(())
@@ -1313,9 +1313,8 @@ fn execution_report(
     cancel_reason: Option<CancelReason>,
 ) -> ExecutionReport {
     let terminal = order.status.is_terminal();
-    let avg_price = (!order.cum_qty.is_zero()).then(|| {
-        Price(account::clamp_i64(account::round_div(i128::from(order.cum_notional), i128::from(order.cum_qty.0))))
-    });
+    let avg_price = (!order.cum_qty.is_zero())
+        .then(|| Price(account::round_div(order.cum_notional, i64::try_from(order.cum_qty.0).unwrap_or(i64::MAX))));
     ExecutionReport {
         participant: order.participant,
         order_id: Some(order.id),
