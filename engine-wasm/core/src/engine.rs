@@ -72,9 +72,10 @@ impl Engine {
     /// A versioned binary snapshot of the whole state.
     pub fn snapshot(&self) -> Vec<u8> {
         // Sized for a typical order's encoding, so a large book is written without regrowing the buffer.
-        let mut out = Vec::with_capacity(4_096 + 40 * self.exchange.order_count());
-        codec::encode_into(FrameKind::Snapshot, self, &mut out);
-        out
+        let mut buffer = vec![0; 4_096 + 48 * self.exchange.order_count()];
+        let len = codec::encode_into_buffer(FrameKind::Snapshot, self, &mut buffer);
+        buffer.truncate(len);
+        buffer
     }
 
     pub fn restore(snapshot: &[u8]) -> Result<Self, SnapshotError> {

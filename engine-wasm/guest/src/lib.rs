@@ -28,7 +28,6 @@
 //!   module's output is a pure function of its calls, identical to the native [`Guest`]'s.
 //! - The output stays valid until the next call into the guest; its buffer is reused across calls.
 
-use bincode::error::EncodeError;
 use bincode::{Decode, Encode};
 use tradesim_core::{Engine, SnapshotError};
 use tradesim_protocol::codec::{self, FrameKind};
@@ -104,24 +103,11 @@ impl Output {
 
     /// Replaces the output with a frame of `kind` holding `value`, encoded exactly as [`codec::encode`] does.
     fn set<T: Encode>(&mut self, kind: FrameKind, value: &T) -> &[u8] {
-        // `()` encodes to nothing, so this is the frame header alone (magic, kind, version) as the codec writes it.
-        let header = codec::encode(kind, &());
         if self.buffer.len() < MIN_OUTPUT {
             self.buffer.resize(MIN_OUTPUT, 0);
         }
-        loop {
-            self.buffer[..header.len()].copy_from_slice(&header);
-            let body = &mut self.buffer[header.len()..];
-            match bincode::encode_into_slice(value, body, bincode::config::standard()) {
-                Ok(written) => {
-                    self.len = header.len() + written;
-                    return self.get();
-                }
-                // Rare once warm: grow and encode again.
-                Err(EncodeError::UnexpectedEnd) => self.buffer.resize(self.buffer.len() * 2, 0),
-                Err(error) => unreachable!("encoding failed, a broken engine invariant: {error}"),
-            }
-        }
+        self.len = codec::encode_into_buffer(kind, value, &mut self.buffer);
+        self.get()
     }
 
     fn clear(&mut self) -> &[u8] {
