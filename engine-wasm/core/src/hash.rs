@@ -22,6 +22,14 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
     mix(mix(state, u64::from_le_bytes(tail)), bytes.len() as u64)
 }
 
+/// Hashes a sequence of integers (each as its 64-bit two's complement), then their count.
+pub fn hash_words(words: impl IntoIterator<Item = i64>) -> u64 {
+    let (state, count) = words
+        .into_iter()
+        .fold((0x243f_6a88_85a3_08d3, 0u64), |(state, count), word| (mix(state, word as u64), count + 1));
+    mix(state, count)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,6 +40,13 @@ mod tests {
         assert_ne!(hash_bytes(b"abc"), hash_bytes(b"abd"));
         assert_ne!(hash_bytes(&[0; 8]), hash_bytes(&[0; 16]));
         assert_ne!(hash_bytes(&[1, 0, 0, 0, 0, 0, 0, 0, 0]), hash_bytes(&[0, 0, 0, 0, 0, 0, 0, 0, 1]));
+    }
+
+    #[test]
+    fn words_hash_by_value_and_position() {
+        assert_eq!(hash_words([1, 2, 3]), hash_words(vec![1, 2, 3]));
+        assert_ne!(hash_words([1, 2, 3]), hash_words([3, 2, 1]));
+        assert_ne!(hash_words([0]), hash_words([0, 0]));
     }
 
     #[test]

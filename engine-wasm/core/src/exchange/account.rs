@@ -62,8 +62,8 @@ pub struct Account {
     pub cash: i64,
     pub fees_paid: i64,
     pub positions: Vec<Position>,
-    /// The last account event sent, so that only changes are sent.
-    pub last_sent: Option<AccountUpdate>,
+    /// Fingerprint of what the last account event said (see [`Account::fingerprint`]), so only changes are sent.
+    pub last_sent: Option<u64>,
 }
 
 impl Account {
@@ -117,6 +117,15 @@ impl Account {
         let working = self.positions.iter().map(|p| p.working_notional);
         let allowed = mul_div(self.equity(marks), i64::from(config.leverage_bps), 10_000);
         exposure.chain(working).fold(allowed, i64::saturating_sub)
+    }
+
+    /// A 64-bit digest of everything [`Account::view`] depends on: two accounts with equal fingerprints show the
+    /// same view (up to hash collisions), and computing it allocates nothing.
+    pub fn fingerprint(&self, marks: &[Price]) -> u64 {
+        let positions = self.positions.iter().zip(marks).flat_map(|(position, mark)| {
+            [position.qty, position.cost_basis, position.realized, position.working_notional, mark.0]
+        });
+        crate::hash::hash_words([self.cash, self.fees_paid].into_iter().chain(positions))
     }
 
     pub fn view(&self, participant: ParticipantId, config: &AccountConfig, marks: &[Price]) -> AccountUpdate {

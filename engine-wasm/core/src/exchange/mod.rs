@@ -1155,9 +1155,10 @@ impl Exchange {
             participants.dedup();
             for &participant in &participants {
                 let Some(account) = self.accounts.get_mut(&participant) else { continue };
-                let update = account.view(participant, &self.config.account, &self.marks);
-                if account.last_sent.as_ref() != Some(&update) {
-                    account.last_sent = Some(update.clone());
+                let fingerprint = account.fingerprint(&self.marks);
+                if account.last_sent != Some(fingerprint) {
+                    account.last_sent = Some(fingerprint);
+                    let update = account.view(participant, &self.config.account, &self.marks);
                     self.emit(out, EventBody::Account(update));
                 }
             }
