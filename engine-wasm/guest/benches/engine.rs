@@ -14,7 +14,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 use tradesim_core::Engine;
 use tradesim_core::rng::Rng;
-use tradesim_guest::{Guest, ViewRequest};
+use tradesim_guest::Guest;
+use tradesim_protocol::ViewRequest;
 use tradesim_protocol::codec::{self, FrameKind};
 use tradesim_protocol::{
     AccountConfig, Batch, Command, Event, EventBody, InstrumentId, NewOrder, OrderId, OrderRef, OrderStatus, OrderType,

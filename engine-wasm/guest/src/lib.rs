@@ -28,23 +28,15 @@
 //!   module's output is a pure function of its calls, identical to the native [`Guest`]'s.
 //! - The output stays valid until the next call into the guest; its buffer is reused across calls.
 
-use bincode::{Decode, Encode};
+use bincode::Encode;
 use tradesim_core::{Engine, SnapshotError};
 use tradesim_protocol::codec::{self, FrameKind};
-use tradesim_protocol::{Batch, CodecError, ConfigError, Event, ParticipantId, SimConfig};
+use tradesim_protocol::{Batch, CodecError, ConfigError, Event, SimConfig, ViewRequest};
 
 #[cfg(target_arch = "wasm32")]
 // The export layer must use raw pointers and `no_mangle`; it is the only place that may.
 #[allow(unsafe_code)]
 mod wasm;
-
-/// The input of `view`: whose view, and how many price levels per book side. (A wire type: it belongs in
-/// `tradesim_protocol` beside `FrameKind::ViewRequest`, and should move there.)
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct ViewRequest {
-    pub participant: ParticipantId,
-    pub depth: u32,
-}
 
 /// Why a guest call failed. The call changed nothing.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -7,7 +7,8 @@ mod support;
 
 use support::commands::CommandGen;
 use support::wasm_host::{self, Outcome, WasmGuest};
-use tradesim_guest::{Guest, GuestError, ViewRequest};
+use tradesim_guest::{Guest, GuestError};
+use tradesim_protocol::ViewRequest;
 use tradesim_protocol::codec::{self, FrameKind};
 use tradesim_protocol::{
     AccountConfig, Batch, CircuitBreaker, Command, Event, EventBody, ExecType, InstrumentConfig, NewOrder, OrderType,

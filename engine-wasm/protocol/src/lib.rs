@@ -27,4 +27,4 @@ pub use event::{
     TradingStatus,
 };
 pub use ids::{ClientOrderId, ClientOrderIdError, InstrumentId, OrderId, ParticipantId, Price, Qty, TradeId};
-pub use view::{BookLevel, BookSnapshot, EngineView, OpenOrder};
+pub use view::{BookLevel, BookSnapshot, EngineView, OpenOrder, ViewRequest};

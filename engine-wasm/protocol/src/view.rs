@@ -7,6 +7,13 @@ use crate::ids::{ClientOrderId, InstrumentId, OrderId, ParticipantId, Price, Qty
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
+/// Asks for a participant's [`EngineView`] with `depth` price levels per book side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+pub struct ViewRequest {
+    pub participant: ParticipantId,
+    pub depth: u32,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
 pub struct BookLevel {
     pub price: Price,

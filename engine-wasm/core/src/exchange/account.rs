@@ -123,7 +123,9 @@ impl Account {
     /// same view (up to hash collisions), and computing it allocates nothing.
     pub fn fingerprint(&self, marks: &[Price]) -> u64 {
         let positions = self.positions.iter().zip(marks).flat_map(|(position, mark)| {
-            [position.qty, position.cost_basis, position.realized, position.working_notional, mark.0]
+            // A mark shows (in the position and in equity) only where there is a position to mark.
+            let shown_mark = if position.qty != 0 || position.realized != 0 { mark.0 } else { 0 };
+            [position.qty, position.cost_basis, position.realized, position.working_notional, shown_mark]
         });
         crate::hash::hash_words([self.cash, self.fees_paid].into_iter().chain(positions))
     }
