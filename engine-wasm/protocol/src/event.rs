@@ -37,6 +37,23 @@ pub enum EventBody {
     RequestRejected(RequestRejected),
 }
 
+impl EventBody {
+    /// The event's `type` tag on the wire.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::ExecutionReport(_) => "execution_report",
+            Self::Trade(_) => "trade",
+            Self::BookDelta(_) => "book_delta",
+            Self::Bbo(_) => "bbo",
+            Self::Candle(_) => "candle",
+            Self::Account(_) => "account",
+            Self::QueuePosition(_) => "queue_position",
+            Self::TradingStatus(_) => "trading_status",
+            Self::RequestRejected(_) => "request_rejected",
+        }
+    }
+}
+
 /// Why an order or a request was refused. The snake_case names are stable codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Encode, Decode)]
 #[serde(rename_all = "snake_case")]
@@ -328,6 +345,22 @@ mod tests {
             r#"{"seq":7,"time_ms":1000,"type":"trade","trade_id":3,"instrument":0,"price":10001,"qty":5,"aggressor":"buy"}"#
         );
         assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
+    }
+
+    #[test]
+    fn type_name_is_the_json_tag() {
+        let body =
+            EventBody::TradingStatus(TradingStatus { instrument: InstrumentId(0), halted: true, resumes_at_ms: None });
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["type"], body.type_name());
+        let body = EventBody::RequestRejected(RequestRejected {
+            participant: ParticipantId::USER,
+            request: RequestKind::Cancel,
+            order_id: None,
+            client_order_id: None,
+            reason: RejectReason::UnknownOrder,
+        });
+        assert_eq!(serde_json::to_value(&body).unwrap()["type"], body.type_name());
     }
 
     #[test]

@@ -107,21 +107,6 @@ fn basic_example_places_fills_amends_and_cancels() {
     );
 }
 
-/// The event's `type` tag; exhaustive so a new event kind must be added to the features example.
-fn event_type(body: &EventBody) -> &'static str {
-    match body {
-        EventBody::ExecutionReport(_) => "execution_report",
-        EventBody::Trade(_) => "trade",
-        EventBody::BookDelta(_) => "book_delta",
-        EventBody::Bbo(_) => "bbo",
-        EventBody::Candle(_) => "candle",
-        EventBody::Account(_) => "account",
-        EventBody::QueuePosition(_) => "queue_position",
-        EventBody::TradingStatus(_) => "trading_status",
-        EventBody::RequestRejected(_) => "request_rejected",
-    }
-}
-
 /// docs/engine.md quotes this example's output for every kind of event and execution report.
 #[test]
 fn features_example_shows_every_event_and_exec_type() {
@@ -129,7 +114,7 @@ fn features_example_shows_every_event_and_exec_type() {
     let summary = result.expect("the example replays");
     assert_eq!((summary.step, summary.time_ms), (6_000, 60_000));
     let (events, _) = parse_output(&output);
-    let types: BTreeSet<&str> = events.iter().map(|event| event_type(&event.body)).collect();
+    let types: BTreeSet<&str> = events.iter().map(|event| event.body.type_name()).collect();
     assert_eq!(types.len(), 9, "{types:?}");
     let exec_types: BTreeSet<String> = events
         .iter()

@@ -316,17 +316,7 @@ pub fn set_halted(instrument: InstrumentId, halted: bool) -> Command {
 
 /// The event's type as it is named on the wire.
 pub fn kind(event: &Event) -> &'static str {
-    match event.body {
-        EventBody::ExecutionReport(_) => "execution_report",
-        EventBody::Trade(_) => "trade",
-        EventBody::BookDelta(_) => "book_delta",
-        EventBody::Bbo(_) => "bbo",
-        EventBody::Candle(_) => "candle",
-        EventBody::Account(_) => "account",
-        EventBody::QueuePosition(_) => "queue_position",
-        EventBody::TradingStatus(_) => "trading_status",
-        EventBody::RequestRejected(_) => "request_rejected",
-    }
+    event.body.type_name()
 }
 
 pub fn kinds(events: &[Event]) -> Vec<&'static str> {
