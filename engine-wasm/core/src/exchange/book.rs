@@ -9,7 +9,7 @@
 
 use bincode::{Decode, Encode};
 use rustc_hash::FxHashMap;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, btree_map};
 use tradesim_protocol::{
     ClientOrderId, InstrumentId, OrderId, OrderStatus, OrderType, ParticipantId, Price, Qty, Side, StpMode, TimeInForce,
 };
@@ -177,9 +177,8 @@ impl BookSide {
     }
 
     /// Levels best first.
-    pub fn levels(&self) -> Box<dyn Iterator<Item = (Price, &Level)> + '_> {
-        let iter = self.levels.iter().map(|(price, level)| (*price, level));
-        if self.is_bid() { Box::new(iter.rev()) } else { Box::new(iter) }
+    pub fn levels(&self) -> Levels<'_> {
+        if self.is_bid() { Levels::Descending(self.levels.iter().rev()) } else { Levels::Ascending(self.levels.iter()) }
     }
 
     /// Creates the level at `price` from `slots` in queue order (restoring a snapshot: one map insert per level,
@@ -320,6 +319,25 @@ impl BookSide {
 
     pub fn front(&self, price: Price) -> Option<Slot> {
         self.levels.get(&price).map(|level| level.head)
+    }
+}
+
+/// A side's levels best first, without boxing: bids run down the price map, asks up.
+#[derive(Debug)]
+pub enum Levels<'a> {
+    Ascending(btree_map::Iter<'a, Price, Level>),
+    Descending(std::iter::Rev<btree_map::Iter<'a, Price, Level>>),
+}
+
+impl<'a> Iterator for Levels<'a> {
+    type Item = (Price, &'a Level);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (price, level) = match self {
+            Self::Ascending(iter) => iter.next()?,
+            Self::Descending(iter) => iter.next()?,
+        };
+        Some((*price, level))
     }
 }
 
