@@ -3,9 +3,10 @@
 
 const K: u64 = 0x9e37_79b9_7f4a_7c15;
 
+/// 64-bit multiply and xor-shift only: wasm has no 64x64->128 multiply, and this runs on the engine's hot path.
 fn mix(state: u64, word: u64) -> u64 {
-    let folded = u128::from(state ^ word) * u128::from(K);
-    ((folded >> 64) as u64) ^ (folded as u64)
+    let x = (state ^ word).wrapping_mul(K);
+    (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (x >> 32)
 }
 
 /// Hashes `bytes` a little-endian word at a time, then the length.
@@ -52,6 +53,6 @@ mod tests {
     #[test]
     fn value_is_stable_across_platforms() {
         // Pinned: a change here changes every recorded state hash.
-        assert_eq!(format!("{:016x}", hash_bytes(b"tradesim")), "84d4fc1a7c763c2c");
+        assert_eq!(format!("{:016x}", hash_bytes(b"tradesim")), "60f47b64c4bdebb7");
     }
 }
