@@ -367,25 +367,88 @@ fn bench_matching() {
     });
     println!("matching, native Engine API:     {}  goal >= 3,000,000/s: {}", api.show(), verdict(api.wall >= 3e6));
 
-    // The frame path and the wasm guest run alternately, so that both see the same machine load; the ratio is the
-    // median of the per-repetition ratios.
+    let paths = frame_vs_wasm(&start, &frames, commands);
+    println!(
+        "matching, native frame path:     {}  (decode batch, execute, encode {} event bytes/command)",
+        paths.frame.show(),
+        paths.event_bytes / commands
+    );
+    println!(
+        "matching, wasm guest (wasmtime): {}  wasm/native frame path {:.2} (on-CPU {:.2}), goal >= 0.7: {}",
+        paths.wasm.show(),
+        paths.ratio,
+        paths.cpu_ratio,
+        verdict(paths.ratio >= 0.7)
+    );
+    let (frame_hash, wasm_hash, wasm_view) = (paths.frame_hash, paths.wasm_hash, paths.wasm_view);
+    assert!(api_hash == frame_hash && frame_hash == wasm_hash, "the three paths ended in different states");
+    let native_view = codec::encode(FrameKind::View, &reference.view(ParticipantId::USER, 5));
+    assert!(native_view == wasm_view, "wasm and native views differ");
+
+    // Diagnostic: the same orders without reports, risk or accounts, to show what the matching itself costs.
+    let agent_start = engine_after(&warmup.iter().map(as_agents).collect::<Vec<_>>()).snapshot();
+    let agent_batches: Vec<Batch> = batches
+        .iter()
+        .map(|b| Batch { commands: b.commands.iter().map(as_agents).collect(), steps: b.steps })
+        .collect();
+    let mut agent_trades = 0;
+    let (agents, _) = throughput(commands, || {
+        let (time, hash, seen) = run_engine(&agent_start, &agent_batches);
+        agent_trades = seen;
+        (time, hash)
+    });
+    assert_eq!(agent_trades, trades, "the stream under agent ids traded differently");
+    println!("replayed flow (the same orders under agent ids: no reports, risk or accounts):");
+    println!(
+        "  native Engine API:               {}  goal >= 3,000,000/s: {}",
+        agents.show(),
+        verdict(agents.wall >= 3e6)
+    );
+    let agent_frames: Vec<Vec<u8>> = agent_batches.iter().map(|b| codec::encode(FrameKind::Batch, b)).collect();
+    let paths = frame_vs_wasm(&agent_start, &agent_frames, commands);
+    println!("  native frame path:               {}", paths.frame.show());
+    println!(
+        "  wasm guest (wasmtime):           {}  wasm/native frame path {:.2} (on-CPU {:.2}), goal >= 0.7: {}",
+        paths.wasm.show(),
+        paths.ratio,
+        paths.cpu_ratio,
+        verdict(paths.ratio >= 0.7)
+    );
+    assert_eq!(paths.frame_hash, paths.wasm_hash, "wasm and native replayed flow ended in different states");
+}
+
+/// The native frame path and the wasm guest on the same frames.
+struct FrameVsWasm {
+    frame: Rate,
+    wasm: Rate,
+    ratio: f64,
+    cpu_ratio: f64,
+    event_bytes: usize,
+    frame_hash: u64,
+    wasm_hash: u64,
+    wasm_view: Vec<u8>,
+}
+
+/// Runs the frames through the native `Guest` and the wasm guest alternately, so that both see the same machine
+/// load; the ratio is the median of the per-repetition ratios.
+fn frame_vs_wasm(start: &[u8], frames: &[Vec<u8>], commands: usize) -> FrameVsWasm {
     let (mut frame_runs, mut wasm_runs, mut ratios, mut cpu_ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut frame_hash, mut wasm_hash, mut event_bytes, mut wasm_view) = (0, 0, 0, Vec::new());
     for _ in 0..REPETITIONS {
         let mut guest = Guest::new();
-        guest.handle_restore(&start).expect("restore");
+        guest.handle_restore(start).expect("restore");
         event_bytes = 0;
         let clock = Stopwatch::start();
-        for frame in &frames {
+        for frame in frames {
             event_bytes += guest.handle_execute(frame).expect("execute").len();
         }
         let native_time = clock.stop();
         frame_hash = guest.handle_state_hash().expect("hash");
 
         let mut guest = WasmGuest::new();
-        guest.restore(&start).expect("restore");
+        guest.restore(start).expect("restore");
         let clock = Stopwatch::start();
-        for frame in &frames {
+        for frame in frames {
             black_box(guest.execute(frame).expect("execute").len());
         }
         let wasm_time = clock.stop();
@@ -406,35 +469,16 @@ fn bench_matching() {
             .unzip();
         Rate { wall: median(&mut wall), cpu: median(&mut cpu) }
     };
-    println!(
-        "matching, native frame path:     {}  (decode batch, execute, encode {} event bytes/command)",
-        rate(&frame_runs).show(),
-        event_bytes / commands
-    );
-    let (ratio, cpu_ratio) = (median(&mut ratios), median(&mut cpu_ratios));
-    println!(
-        "matching, wasm guest (wasmtime): {}  wasm/native frame path {ratio:.2} (on-CPU {cpu_ratio:.2}), goal >= 0.7: {}",
-        rate(&wasm_runs).show(),
-        verdict(ratio >= 0.7)
-    );
-    assert!(api_hash == frame_hash && frame_hash == wasm_hash, "the three paths ended in different states");
-    let native_view = codec::encode(FrameKind::View, &reference.view(ParticipantId::USER, 5));
-    assert!(native_view == wasm_view, "wasm and native views differ");
-
-    // Diagnostic: the same orders without reports, risk or accounts, to show what the matching itself costs.
-    let agent_start = engine_after(&warmup.iter().map(as_agents).collect::<Vec<_>>()).snapshot();
-    let agent_batches: Vec<Batch> = batches
-        .iter()
-        .map(|b| Batch { commands: b.commands.iter().map(as_agents).collect(), steps: b.steps })
-        .collect();
-    let mut agent_trades = 0;
-    let (agents, _) = throughput(commands, || {
-        let (time, hash, seen) = run_engine(&agent_start, &agent_batches);
-        agent_trades = seen;
-        (time, hash)
-    });
-    assert_eq!(agent_trades, trades, "the stream under agent ids traded differently");
-    println!("  same orders as agents (no reports, risk, accounts): {}  (Engine API, diagnostic)", agents.show());
+    FrameVsWasm {
+        frame: rate(&frame_runs),
+        wasm: rate(&wasm_runs),
+        ratio: median(&mut ratios),
+        cpu_ratio: median(&mut cpu_ratios),
+        event_bytes,
+        frame_hash,
+        wasm_hash,
+        wasm_view,
+    }
 }
 
 fn bench_background_market() {
