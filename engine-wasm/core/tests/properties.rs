@@ -439,6 +439,10 @@ impl Ledger {
     fn check(&self, engine: &Engine) -> Result<(), TestCaseError> {
         let (last_seq, hash) = (engine.last_seq(), engine.state_hash());
         prop_assert_eq!(last_seq, self.next_seq - 1);
+        // The engine's own structural checks: intact level links and totals, every live order in a book or stop list.
+        if let Err(problem) = engine.check_invariants() {
+            return Err(TestCaseError::fail(problem));
+        }
 
         let market = engine.view(USER, 1_000);
         for book in &market.books {

@@ -4,7 +4,7 @@
 use super::Exchange;
 use crate::venue::{Submitted, Venue};
 use tradesim_protocol::{
-    BookLevel, Event, InstrumentConfig, InstrumentId, NewOrder, OrderId, ParticipantId, Price, Side,
+    BookLevel, Event, InstrumentConfig, InstrumentId, NewOrder, OrderId, OrderRef, ParticipantId, Price, Side,
 };
 
 #[derive(Debug)]
@@ -69,10 +69,7 @@ impl Venue for ExchangeVenue<'_> {
     }
 
     fn cancel(&mut self, participant: ParticipantId, order: OrderId) -> bool {
-        let Some(slot) = self.exchange.orders.slot(order) else { return false };
-        if self.exchange.orders.get(slot).participant != participant {
-            return false;
-        }
+        let Some(slot) = self.exchange.resolve(participant, OrderRef::OrderId(order)) else { return false };
         self.exchange.cancel(slot, tradesim_protocol::CancelReason::Requested, self.out);
         self.exchange.settle(self.out);
         true
