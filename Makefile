@@ -6,7 +6,7 @@ TOOLCHAIN := $(shell sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
 WASM_TARGET := wasm32-unknown-unknown
 CARGO ?= cargo
 
-.PHONY: help setup guest fmt lint test bench replay-example dev
+.PHONY: help setup guest fmt lint test bench replay-example host dev
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -31,11 +31,21 @@ lint: setup ## rustfmt check and clippy with warnings denied (native and wasm)
 test: lint guest ## Everything CI checks: lint, then every test
 	$(CARGO) test --locked --workspace
 
-bench: guest ## Benchmarks: matching throughput native vs wasm, background market, snapshot/restore
+bench: guest ## Benchmarks: engine (native vs wasm), sandbox start-up and memory, host round trip/resume/density
 	$(CARGO) bench --locked -p tradesim-guest --bench engine
+	$(CARGO) bench --locked -p tradesim-sandbox
+	$(CARGO) bench --locked -p tradesim-host --bench host
 
 replay-example: setup ## Replay the example command stream and print its events
 	$(CARGO) run --locked -q -p tradesim-replay -- engine-wasm/replay/examples/basic.jsonl
+
+host: guest ## Run one simulator host on 127.0.0.1:8090 against the local PostgreSQL (database tradesim)
+	@psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname = 'tradesim'" | grep -q 1 \
+		|| psql -h 127.0.0.1 -U postgres -c "create database tradesim"
+	TRADESIM_SERVICE_TOKEN=$${TRADESIM_SERVICE_TOKEN:-dev-service-token} \
+	TRADESIM_TICKET_SECRET=$${TRADESIM_TICKET_SECRET:-dev-ticket-secret} \
+	TRADESIM_GUEST_WASM=$${TRADESIM_GUEST_WASM:-$(or $(CARGO_TARGET_DIR),target)/$(WASM_TARGET)/release/tradesim_guest.wasm} \
+	$(CARGO) run --locked --release -p tradesim-host
 
 dev: ## Run the whole system locally (arrives with the local stack)
 	@echo "make dev: the local stack (control plane, simulator hosts, gateway, SPA) is not built yet."

@@ -88,6 +88,8 @@ impl Default for AccountConfig {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+/// Fields left out of the JSON form take their defaults (one instrument, calm, 10 ms steps).
+#[serde(default)]
 pub struct SimConfig {
     /// Simulated milliseconds per engine step.
     pub step_ms: u32,

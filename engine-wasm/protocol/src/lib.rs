@@ -16,6 +16,7 @@ pub mod command;
 pub mod config;
 pub mod event;
 pub mod ids;
+pub mod stream;
 pub mod view;
 
 pub use codec::{Batch, CodecError, PROTOCOL_VERSION};

@@ -57,6 +57,13 @@ pub struct Position {
     pub working_notional: i64,
 }
 
+impl Position {
+    /// Shown in account events: an open position, or a flat one with realized P&L.
+    pub fn is_open(&self) -> bool {
+        self.qty != 0 || self.realized != 0
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Account {
     pub cash: i64,
@@ -113,45 +120,55 @@ impl Account {
     }
 
     pub fn buying_power(&self, config: &AccountConfig, marks: &[Price]) -> i64 {
+        self.buying_power_with(self.equity(marks), config, marks)
+    }
+
+    /// [`Account::buying_power`] given the account's equity, for callers that have it already.
+    fn buying_power_with(&self, equity: i64, config: &AccountConfig, marks: &[Price]) -> i64 {
         let exposure = self.positions.iter().zip(marks).map(|(p, mark)| p.qty.saturating_mul(mark.0).saturating_abs());
         let working = self.positions.iter().map(|p| p.working_notional);
-        let allowed = mul_div(self.equity(marks), i64::from(config.leverage_bps), 10_000);
+        let allowed = mul_div(equity, i64::from(config.leverage_bps), 10_000);
         exposure.chain(working).fold(allowed, i64::saturating_sub)
     }
 
     /// A 64-bit digest of everything [`Account::view`] depends on: two accounts with equal fingerprints show the
     /// same view (up to hash collisions), and computing it allocates nothing.
     pub fn fingerprint(&self, marks: &[Price]) -> u64 {
-        let positions = self.positions.iter().zip(marks).flat_map(|(position, mark)| {
+        let mut hasher = crate::hash::WordHasher::default();
+        hasher.write(self.cash);
+        hasher.write(self.fees_paid);
+        for (position, mark) in self.positions.iter().zip(marks) {
             // A mark shows (in the position and in equity) only where there is a position to mark.
-            let shown_mark = if position.qty != 0 || position.realized != 0 { mark.0 } else { 0 };
-            [position.qty, position.cost_basis, position.realized, position.working_notional, shown_mark]
-        });
-        crate::hash::hash_words([self.cash, self.fees_paid].into_iter().chain(positions))
+            let shown_mark = if position.is_open() { mark.0 } else { 0 };
+            for word in [position.qty, position.cost_basis, position.realized, position.working_notional, shown_mark] {
+                hasher.write(word);
+            }
+        }
+        hasher.finish()
     }
 
     pub fn view(&self, participant: ParticipantId, config: &AccountConfig, marks: &[Price]) -> AccountUpdate {
-        let positions: Vec<PositionView> = self
-            .positions
-            .iter()
-            .zip(marks)
-            .enumerate()
-            .filter(|(_, (position, _))| position.qty != 0 || position.realized != 0)
-            .map(|(index, (position, mark))| PositionView {
-                instrument: InstrumentId(index as u16),
-                qty: position.qty,
-                avg_price: (position.qty != 0).then(|| Price(round_div(position.cost_basis, position.qty))),
-                cost_basis: position.cost_basis,
-                mark_price: *mark,
-                realized_pnl: position.realized,
-                unrealized_pnl: position.qty.saturating_mul(mark.0).saturating_sub(position.cost_basis),
-            })
-            .collect();
+        // Sized exactly: one small allocation per account event (the default growth would take four slots).
+        let mut positions = Vec::with_capacity(self.positions.iter().filter(|position| position.is_open()).count());
+        positions.extend(
+            self.positions.iter().zip(marks).enumerate().filter(|(_, (position, _))| position.is_open()).map(
+                |(index, (position, mark))| PositionView {
+                    instrument: InstrumentId(index as u16),
+                    qty: position.qty,
+                    avg_price: (position.qty != 0).then(|| Price(round_div(position.cost_basis, position.qty))),
+                    cost_basis: position.cost_basis,
+                    mark_price: *mark,
+                    realized_pnl: position.realized,
+                    unrealized_pnl: position.qty.saturating_mul(mark.0).saturating_sub(position.cost_basis),
+                },
+            ),
+        );
+        let equity = self.equity(marks);
         AccountUpdate {
             participant,
             cash: self.cash,
-            equity: self.equity(marks),
-            buying_power: self.buying_power(config, marks),
+            equity,
+            buying_power: self.buying_power_with(equity, config, marks),
             realized_pnl: self.positions.iter().map(|p| p.realized).fold(0, i64::saturating_add),
             unrealized_pnl: positions.iter().map(|p| p.unrealized_pnl).fold(0, i64::saturating_add),
             fees_paid: self.fees_paid,

@@ -1,15 +1,22 @@
 //! Order storage and price levels.
 //!
 //! Orders live in a slab; each price level is an intrusive doubly linked list through the slab (O(1) cancel from
-//! anywhere in the queue), and levels sit in a BTreeMap per side.
+//! anywhere in the queue). A side's levels sit in a vector sorted from worst to best price: the best level is the
+//! last element, and almost all activity is near it, so inserting or removing a level moves few elements, lookups
+//! are a binary search over contiguous memory, and nothing allocates per level (a BTreeMap costs node hops and
+//! allocations, which wasm feels most).
 //!
 //! # Invariants
 //! - A level exists only while it holds at least one order; its `shown` is the sum of its orders' `shown`.
-//! - Slot numbers are an implementation detail: nothing observable (events, snapshots, hashes) depends on them.
+//! - Levels are sorted worst to best and prices are unique per side.
+//! - Within a level, queue order is ascending `ticket` order: a ticket is drawn on every `push_back`, and nothing
+//!   inserts ahead of the tail. `dirty_from` is at most the ticket of the first order whose queue position may have
+//!   changed since it was last cleared, so orders with lower tickets kept their place.
+//! - Slot numbers and tickets are implementation details: nothing observable (events, snapshots, hashes) depends
+//!   on them.
 
 use bincode::{Decode, Encode};
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeMap, btree_map};
 use tradesim_protocol::{
     ClientOrderId, InstrumentId, OrderId, OrderStatus, OrderType, ParticipantId, Price, Qty, Side, StpMode, TimeInForce,
 };
@@ -72,9 +79,11 @@ struct Entry {
     order: Order,
     prev: Slot,
     next: Slot,
+    /// Queue ticket: increases along a level's queue (see the module invariants).
+    ticket: u64,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Level {
     head: Slot,
     tail: Slot,
@@ -82,6 +91,22 @@ pub struct Level {
     pub orders: u32,
     /// Orders of commanded participants, who are told their queue position.
     pub reported: u32,
+    /// Queue positions may have changed from this ticket on; `u64::MAX` when none did.
+    dirty_from: u64,
+}
+
+impl Level {
+    const EMPTY: Self = Self { head: NIL, tail: NIL, shown: Qty::ZERO, orders: 0, reported: 0, dirty_from: u64::MAX };
+
+    /// The order at the front of the queue.
+    pub fn front(&self) -> Slot {
+        self.head
+    }
+
+    /// Slots front of the queue first.
+    pub fn queue<'a>(&self, orders: &'a Orders) -> QueueIter<'a> {
+        QueueIter { orders, next: self.head }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -89,12 +114,13 @@ pub struct Orders {
     entries: Vec<Option<Entry>>,
     free: Vec<Slot>,
     by_id: FxHashMap<OrderId, Slot>,
+    next_ticket: u64,
 }
 
 impl Orders {
     pub fn insert(&mut self, order: Order) -> Slot {
         let id = order.id;
-        let entry = Entry { order, prev: NIL, next: NIL };
+        let entry = Entry { order, prev: NIL, next: NIL, ticket: 0 };
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.entries[slot as usize] = Some(entry);
@@ -149,102 +175,125 @@ impl Orders {
     fn entry_mut(&mut self, slot: Slot) -> &mut Entry {
         self.entries[slot as usize].as_mut().unwrap_or_else(|| unreachable!("slot {slot} is empty"))
     }
-}
 
-/// One side of one instrument's book.
-#[derive(Debug)]
-pub struct BookSide {
-    levels: BTreeMap<Price, Level>,
-    side: Side,
-}
-
-impl BookSide {
-    pub fn new(side: Side) -> Self {
-        Self { levels: BTreeMap::new(), side }
-    }
-
-    fn is_bid(&self) -> bool {
-        self.side == Side::Buy
-    }
-
-    pub fn best(&self) -> Option<(Price, &Level)> {
-        let entry = if self.is_bid() { self.levels.last_key_value() } else { self.levels.first_key_value() };
-        entry.map(|(price, level)| (*price, level))
-    }
-
-    pub fn level(&self, price: Price) -> Option<&Level> {
-        self.levels.get(&price)
-    }
-
-    /// Levels best first.
-    pub fn levels(&self) -> Levels<'_> {
-        if self.is_bid() { Levels::Descending(self.levels.iter().rev()) } else { Levels::Ascending(self.levels.iter()) }
-    }
-
-    /// Creates the level at `price` from `slots` in queue order (restoring a snapshot: one map insert per level,
-    /// not per order). Refuses orders that do not belong there.
-    pub fn push_level(&mut self, orders: &mut Orders, price: Price, slots: &[Slot]) -> Result<(), &'static str> {
-        if slots.is_empty() || self.levels.contains_key(&price) {
-            return Err("empty or repeated price level");
-        }
-        let mut level = Level { head: slots[0], tail: NIL, shown: Qty::ZERO, orders: 0, reported: 0 };
-        for &slot in slots {
-            let entry = orders.entry_mut(slot);
-            let order = &entry.order;
-            if order.price != Some(price) || order.side != self.side || order.shown.is_zero() {
-                return Err("order does not belong to its price level");
-            }
-            level.shown.0 += order.shown.0;
-            level.orders += 1;
-            level.reported += u32::from(order.is_reported());
-            entry.prev = level.tail;
-            entry.next = NIL;
-            if level.tail != NIL {
-                orders.entry_mut(level.tail).next = slot;
-            }
-            level.tail = slot;
-        }
-        self.levels.insert(price, level);
-        Ok(())
-    }
-
-    /// Appends the order at `slot` to the back of its price level.
-    pub fn push_back(&mut self, orders: &mut Orders, slot: Slot) {
-        let (price, shown, reported) = {
-            let order = orders.get(slot);
-            (
-                order.price.unwrap_or_else(|| unreachable!("resting order without a price")),
-                order.shown,
-                order.is_reported(),
-            )
-        };
-        let level = self.levels.entry(price).or_insert(Level {
-            head: NIL,
-            tail: NIL,
-            shown: Qty::ZERO,
-            orders: 0,
-            reported: 0,
-        });
+    /// Links the order at `slot` behind the tail of `level`, with a fresh ticket.
+    fn link_back(&mut self, level: &mut Level, slot: Slot) {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
         let old_tail = level.tail;
-        {
-            let entry = orders.entry_mut(slot);
-            entry.prev = old_tail;
-            entry.next = NIL;
-        }
+        let entry = self.entry_mut(slot);
+        (entry.prev, entry.next, entry.ticket) = (old_tail, NIL, ticket);
+        let (shown, reported) = (entry.order.shown, entry.order.is_reported());
         if old_tail == NIL {
             level.head = slot;
         } else {
-            orders.entry_mut(old_tail).next = slot;
+            self.entry_mut(old_tail).next = slot;
         }
         level.tail = slot;
         level.shown.0 += shown.0;
         level.orders += 1;
         level.reported += u32::from(reported);
+        level.dirty_from = level.dirty_from.min(ticket);
+    }
+}
+
+/// One side of one instrument's book.
+#[derive(Debug)]
+pub struct BookSide {
+    /// Worst price first, best last.
+    levels: Vec<(Price, Level)>,
+    side: Side,
+}
+
+impl BookSide {
+    pub fn new(side: Side) -> Self {
+        Self { levels: Vec::new(), side }
+    }
+
+    /// Where `price` is (`Ok`) or would go (`Err`) in the worst-to-best order.
+    fn find(&self, price: Price) -> Result<usize, usize> {
+        match self.side {
+            Side::Buy => self.levels.binary_search_by(|(p, _)| p.cmp(&price)),
+            Side::Sell => self.levels.binary_search_by(|(p, _)| price.cmp(p)),
+        }
+    }
+
+    fn level_mut(&mut self, price: Price) -> &mut Level {
+        match self.find(price) {
+            Ok(index) => &mut self.levels[index].1,
+            Err(_) => unreachable!("resting order without its level"),
+        }
+    }
+
+    pub fn best(&self) -> Option<(Price, &Level)> {
+        self.levels.last().map(|(price, level)| (*price, level))
+    }
+
+    pub fn level(&self, price: Price) -> Option<&Level> {
+        self.find(price).ok().map(|index| &self.levels[index].1)
+    }
+
+    /// Levels best first.
+    pub fn levels(&self) -> impl Iterator<Item = (Price, &Level)> {
+        self.levels.iter().rev().map(|(price, level)| (*price, level))
+    }
+
+    /// A side restored from a snapshot: `levels` best first, each a price and how many of `slots` (in queue order)
+    /// rest there. Refuses levels out of order and orders that do not belong to their level.
+    pub fn restore(
+        side: Side,
+        orders: &mut Orders,
+        levels: &[(Price, u32)],
+        slots: &[Slot],
+    ) -> Result<Self, &'static str> {
+        let mut book = Self { levels: Vec::with_capacity(levels.len()), side };
+        let mut rest = slots;
+        for &(price, count) in levels {
+            if count == 0 || count as usize > rest.len() {
+                return Err("empty or overlong price level");
+            }
+            let (queue, after) = rest.split_at(count as usize);
+            rest = after;
+            let mut level = Level::EMPTY;
+            for &slot in queue {
+                let order = orders.get(slot);
+                if order.price != Some(price) || order.side != side || order.shown.is_zero() {
+                    return Err("order does not belong to its price level");
+                }
+                orders.link_back(&mut level, slot);
+            }
+            // Positions as restored were already sent.
+            level.dirty_from = u64::MAX;
+            book.levels.push((price, level));
+        }
+        // Best first as listed, worst first as kept.
+        book.levels.reverse();
+        if !rest.is_empty() || !book.is_ordered() {
+            return Err("repeated or unordered price levels");
+        }
+        Ok(book)
+    }
+
+    fn is_ordered(&self) -> bool {
+        self.levels.windows(2).all(|pair| match self.side {
+            Side::Buy => pair[0].0 < pair[1].0,
+            Side::Sell => pair[0].0 > pair[1].0,
+        })
+    }
+
+    /// Appends the order at `slot` to the back of its price level.
+    pub fn push_back(&mut self, orders: &mut Orders, slot: Slot) {
+        let price = orders.get(slot).price.unwrap_or_else(|| unreachable!("resting order without a price"));
+        let index = self.find(price).unwrap_or_else(|index| {
+            self.levels.insert(index, (price, Level::EMPTY));
+            index
+        });
+        orders.link_back(&mut self.levels[index].1, slot);
     }
 
     /// Unlinks the order at `slot` from its level (the order stays in the slab).
     pub fn unlink(&mut self, orders: &mut Orders, slot: Slot) {
-        let (price, shown, reported, prev, next) = {
+        let (price, shown, reported, prev, next, ticket) = {
             let entry = orders.entry(slot);
             (
                 entry.order.price.unwrap_or_default(),
@@ -252,9 +301,11 @@ impl BookSide {
                 entry.order.is_reported(),
                 entry.prev,
                 entry.next,
+                entry.ticket,
             )
         };
-        let level = self.levels.get_mut(&price).unwrap_or_else(|| unreachable!("resting order without its level"));
+        let Ok(index) = self.find(price) else { unreachable!("resting order without its level") };
+        let level = &mut self.levels[index].1;
         if prev == NIL {
             level.head = next;
         } else {
@@ -268,8 +319,9 @@ impl BookSide {
         level.shown.0 -= shown.0;
         level.orders -= 1;
         level.reported -= u32::from(reported);
+        level.dirty_from = level.dirty_from.min(ticket);
         if level.orders == 0 {
-            self.levels.remove(&price);
+            self.levels.remove(index);
         }
         let entry = orders.entry_mut(slot);
         entry.prev = NIL;
@@ -278,22 +330,55 @@ impl BookSide {
 
     /// Changes the shown quantity of a resting order in place (keeps its queue position).
     pub fn set_shown(&mut self, orders: &mut Orders, slot: Slot, shown: Qty) {
-        let order = orders.get_mut(slot);
-        let price = order.price.unwrap_or_default();
-        let old = std::mem::replace(&mut order.shown, shown);
-        let level = self.levels.get_mut(&price).unwrap_or_else(|| unreachable!("resting order without its level"));
+        let entry = orders.entry_mut(slot);
+        let price = entry.order.price.unwrap_or_default();
+        let old = std::mem::replace(&mut entry.order.shown, shown);
+        let ticket = entry.ticket;
+        let level = self.level_mut(price);
         level.shown.0 = level.shown.0 - old.0 + shown.0;
+        level.dirty_from = level.dirty_from.min(ticket);
     }
 
-    /// Checks the links, counts and totals of every level; returns how many orders rest on this side.
+    /// Appends to `changes` the commanded orders at `price` whose queue position (qty, orders ahead) differs from
+    /// the one last sent, front of the queue first, and marks the level clean. Only orders at or behind the first
+    /// change since the last call are visited: the walk runs from the tail, where what is ahead of an order is the
+    /// level's total minus what is behind it.
+    pub fn queue_changes(&mut self, orders: &Orders, price: Price, changes: &mut Vec<(Slot, (Qty, u32))>) {
+        let Ok(index) = self.find(price) else { return };
+        let level = &mut self.levels[index].1;
+        let start = changes.len();
+        let (mut slot, mut behind_qty, mut behind_orders) = (level.tail, 0, 0);
+        while slot != NIL {
+            let entry = orders.entry(slot);
+            if entry.ticket < level.dirty_from {
+                break;
+            }
+            let order = &entry.order;
+            behind_qty += order.shown.0;
+            behind_orders += 1;
+            let ahead = (Qty(level.shown.0 - behind_qty), level.orders - behind_orders);
+            if order.is_reported() && order.last_queue != Some(ahead) {
+                changes.push((slot, ahead));
+            }
+            slot = entry.prev;
+        }
+        level.dirty_from = u64::MAX;
+        changes[start..].reverse();
+    }
+
+    /// Checks the links, counts, totals and tickets of every level; returns how many orders rest on this side.
     pub fn check(&self, orders: &Orders) -> Result<usize, String> {
         let mut total = 0;
-        for (&price, level) in &self.levels {
+        if !self.is_ordered() {
+            return Err("price levels out of order".to_owned());
+        }
+        for &(price, ref level) in &self.levels {
             let (mut previous, mut slot, mut count, mut shown, mut reported) = (NIL, level.head, 0u32, 0u64, 0u32);
+            let mut last_ticket = None;
             while slot != NIL {
                 let entry =
                     orders.entries.get(slot as usize).and_then(Option::as_ref).ok_or("link to an empty slot")?;
-                if entry.prev != previous || count > level.orders {
+                if entry.prev != previous || count > level.orders || last_ticket >= Some(entry.ticket) {
                     return Err(format!("level {price}: broken links at order {}", entry.order.id));
                 }
                 let order = &entry.order;
@@ -302,6 +387,7 @@ impl BookSide {
                 }
                 (previous, slot, count, shown) = (slot, entry.next, count + 1, shown + order.shown.0);
                 reported += u32::from(order.is_reported());
+                last_ticket = Some(entry.ticket);
             }
             let totals_match = count == level.orders && Qty(shown) == level.shown && reported == level.reported;
             if previous != level.tail || !totals_match || count == 0 {
@@ -314,30 +400,7 @@ impl BookSide {
 
     /// Slots of a level, front of the queue first.
     pub fn queue<'a>(&self, orders: &'a Orders, price: Price) -> QueueIter<'a> {
-        QueueIter { orders, next: self.levels.get(&price).map_or(NIL, |level| level.head) }
-    }
-
-    pub fn front(&self, price: Price) -> Option<Slot> {
-        self.levels.get(&price).map(|level| level.head)
-    }
-}
-
-/// A side's levels best first, without boxing: bids run down the price map, asks up.
-#[derive(Debug)]
-pub enum Levels<'a> {
-    Ascending(btree_map::Iter<'a, Price, Level>),
-    Descending(std::iter::Rev<btree_map::Iter<'a, Price, Level>>),
-}
-
-impl<'a> Iterator for Levels<'a> {
-    type Item = (Price, &'a Level);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let (price, level) = match self {
-            Self::Ascending(iter) => iter.next()?,
-            Self::Descending(iter) => iter.next()?,
-        };
-        Some((*price, level))
+        QueueIter { orders, next: self.level(price).map_or(NIL, |level| level.head) }
     }
 }
 

@@ -1,14 +1,18 @@
 //! The exchange's snapshot encoding. Orders are written in book order (bids best first, then asks, each level
 //! front of queue first, then pending stops), so the bytes depend only on the state, never on slab layout or hash
-//! map history; derived indexes are rebuilt on decode.
+//! map history; derived indexes are rebuilt on decode. The number of orders comes first, so restore sizes the slab
+//! and its index once instead of regrowing (and copying) them.
 
-use super::book::Order;
+use super::book::{BookSide, Order};
 use super::{Exchange, Instrument, InstrumentState, Pending};
 use bincode::de::Decoder;
 use bincode::enc::Encoder;
 use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
-use tradesim_protocol::{InstrumentId, Price, SimConfig};
+use tradesim_protocol::{InstrumentId, Price, Side, SimConfig};
+
+/// The most orders restore reserves room for up front; a larger book still restores, growing as it goes.
+const MAX_RESERVED_ORDERS: u64 = 1 << 20;
 
 impl Encode for Exchange {
     fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
@@ -16,6 +20,7 @@ impl Encode for Exchange {
         self.config.encode(encoder)?;
         (self.step, self.time_ms, self.seq, self.next_order_id, self.next_trade_id, self.fees_collected)
             .encode(encoder)?;
+        (self.orders.len() as u64).encode(encoder)?;
         self.accounts.encode(encoder)?;
         self.used_client_ids.encode(encoder)?;
         for instrument in &self.instruments {
@@ -24,7 +29,7 @@ impl Encode for Exchange {
                 (side.levels().count() as u64).encode(encoder)?;
                 for (price, level) in side.levels() {
                     (price, level.orders).encode(encoder)?;
-                    for slot in side.queue(&self.orders, price) {
+                    for slot in level.queue(&self.orders) {
                         self.orders.get(slot).encode(encoder)?;
                     }
                 }
@@ -51,6 +56,9 @@ impl<Context> Decode<Context> for Exchange {
             exchange.next_trade_id,
             exchange.fees_collected,
         ) = Decode::decode(decoder)?;
+        let order_count = u64::decode(decoder)?;
+        // Capped, so a corrupt count cannot ask for more memory than a plausible book needs.
+        exchange.orders.reserve(order_count.min(MAX_RESERVED_ORDERS) as usize);
         exchange.accounts = Decode::decode(decoder)?;
         exchange.used_client_ids = Decode::decode(decoder)?;
         for index in 0..exchange.instruments.len() {
@@ -61,26 +69,29 @@ impl<Context> Decode<Context> for Exchange {
                 exchange.set_mark(instrument, last);
             }
             exchange.instruments[index] = Instrument { state, ..Instrument::new(instrument) };
-            let mut slots = Vec::new();
-            for side_index in 0..2 {
-                let levels = u64::decode(decoder)?;
-                for _ in 0..levels {
+            let (mut levels, mut slots) = (Vec::new(), Vec::new());
+            for side in [Side::Buy, Side::Sell] {
+                levels.clear();
+                slots.clear();
+                for _ in 0..u64::decode(decoder)? {
                     let (price, count): (Price, u32) = Decode::decode(decoder)?;
-                    exchange.orders.reserve(count as usize);
-                    slots.clear();
                     for _ in 0..count {
                         let order = decode_order(decoder, &mut exchange, instrument)?;
                         slots.push(exchange.orders.insert(order));
                     }
-                    let instrument = &mut exchange.instruments[index];
-                    let side = if side_index == 0 { &mut instrument.bids } else { &mut instrument.asks };
-                    side.push_level(&mut exchange.orders, price, &slots).map_err(DecodeError::Other)?;
+                    levels.push((price, count));
                 }
+                let book =
+                    BookSide::restore(side, &mut exchange.orders, &levels, &slots).map_err(DecodeError::Other)?;
+                *exchange.instruments[index].side_mut(side) = book;
             }
             for _ in &stops {
                 let order = decode_order(decoder, &mut exchange, instrument)?;
                 exchange.orders.insert(order);
             }
+        }
+        if exchange.orders.len() as u64 != order_count {
+            return Err(DecodeError::Other("snapshot order count does not match its orders"));
         }
         exchange.pending = Pending::default();
         Ok(exchange)

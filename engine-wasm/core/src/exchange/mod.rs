@@ -549,11 +549,11 @@ impl Exchange {
     ) -> Qty {
         let book = self.instrument(instrument).side(side.opposite());
         let mut total = 0u64;
-        for (price, _) in book.levels() {
+        for (price, level) in book.levels() {
             if !crosses(side, limit, price) {
                 break;
             }
-            for slot in book.queue(&self.orders, price) {
+            for slot in level.queue(&self.orders) {
                 let resting = self.orders.get(slot);
                 if resting.participant == participant {
                     if stp == StpMode::CancelOldest {
@@ -582,11 +582,11 @@ impl Exchange {
             if side == Side::Buy { high } else { low }
         });
         let mut filled = Qty::ZERO;
-        while let Some((best, _)) = self.instrument(instrument).side(side.opposite()).best() {
+        while let Some((best, level)) = self.instrument(instrument).side(side.opposite()).best() {
             if !crosses(side, limit, best) {
                 break;
             }
-            let Some(maker) = self.instrument(instrument).side(side.opposite()).front(best) else { break };
+            let maker = level.front();
             if self.orders.get(maker).participant == participant {
                 match stp {
                     StpMode::CancelNewest => {
@@ -1169,15 +1169,8 @@ impl Exchange {
 
     /// Sends the queue positions that changed on a level holding orders of commanded participants.
     fn flush_queue_positions(&mut self, instrument: InstrumentId, side: Side, price: Price, out: &mut Vec<Event>) {
-        let mut ahead = (Qty::ZERO, 0u32);
         let mut changed = std::mem::take(&mut self.pending.queue_changes);
-        for slot in self.instrument(instrument).side(side).queue(&self.orders, price) {
-            let order = self.orders.get(slot);
-            if order.is_reported() && order.last_queue != Some(ahead) {
-                changed.push((slot, ahead));
-            }
-            ahead = (Qty(ahead.0.0 + order.shown.0), ahead.1 + 1);
-        }
+        self.instruments[usize::from(instrument.0)].side_mut(side).queue_changes(&self.orders, price, &mut changed);
         for &(slot, (qty_ahead, orders_ahead)) in &changed {
             let order = self.orders.get_mut(slot);
             order.last_queue = Some((qty_ahead, orders_ahead));
