@@ -468,8 +468,10 @@ impl Simulator {
         let oldest = self.ring.front().map_or(self.seq + 1, |event| event.seq);
         let replay = last_seq > 0 && last_seq + 1 >= oldest;
         let mode = if replay { ResumeMode::Replay } else { ResumeMode::Snapshot };
-        link.send(self.welcome(&link, mode));
+        // Before the welcome goes out: a client may answer the welcome with an order at once, and its transport
+        // may deliver the welcome before this thread gets further.
         link.said_hello();
+        link.send(self.welcome(&link, mode));
         if replay {
             let skip = usize::try_from(last_seq + 1 - oldest).unwrap_or(usize::MAX);
             let missed: Vec<Event> = self.ring.iter().skip(skip).cloned().collect();

@@ -92,6 +92,19 @@ impl ApiGatewayPusher {
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(&shared).endpoint_url(endpoint).build();
         Self { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
     }
+
+    /// A pusher with fixed credentials and region (the local gateway, tests).
+    pub fn with_static_credentials(endpoint: &str, region: &str, access_key: &str, secret_key: &str) -> Self {
+        use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
+        let credentials = Credentials::new(access_key, secret_key, None, None, "static");
+        let config = aws_sdk_apigatewaymanagement::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(credentials)
+            .endpoint_url(endpoint)
+            .build();
+        Self { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
+    }
 }
 
 impl Pusher for ApiGatewayPusher {

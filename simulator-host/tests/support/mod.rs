@@ -58,12 +58,21 @@ pub struct TestHost {
 
 impl TestHost {
     pub async fn start(database_url: &str, config: HostConfig) -> Self {
+        Self::start_with_pusher(database_url, config, None).await
+    }
+
+    /// A host in API Gateway mode when `pusher` is given.
+    pub async fn start_with_pusher(
+        database_url: &str,
+        config: HostConfig,
+        pusher: Option<std::sync::Arc<ApiGatewayPusher>>,
+    ) -> Self {
         let journal = Journal::connect(database_url, 8).await.expect("journal");
         journal.migrate().await.expect("migrate");
         let host = Host::start(config, sandbox(), journal).expect("host");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = router::<ApiGatewayPusher>(host.clone(), None);
+        let app = router::<ApiGatewayPusher>(host.clone(), pusher);
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
         });
