@@ -172,6 +172,8 @@ async fn density(host: &TestHost, count: usize, already: usize) -> f64 {
 }
 
 fn main() {
+    // Warnings and errors of the host (a client dropped, a journal failure) explain a bad figure.
+    tracing_subscriber::fmt().with_env_filter("info").init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let db = database().await;
