@@ -14,7 +14,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
-use support::{Client, SECRET, TestHost, USER, database, host_config};
+use support::{Client, SECRET, TestHost, database, host_config};
 use tradesim_host::CreateSimulator;
 use tradesim_protocol::SimConfig;
 use tradesim_protocol::stream::{ServerMessage, SimId, Speed, UserId};
@@ -37,10 +37,15 @@ fn rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+/// Each simulator has its own owner (`u-<sim>`): order entry is rate-limited per user.
+fn owner(sim: &str) -> UserId {
+    UserId::parse(format!("u-{sim}")).expect("user")
+}
+
 async fn create(host: &TestHost, id: &str, speed: Speed) {
     let request = CreateSimulator {
         id: SimId::parse(id).expect("id"),
-        owner: UserId::parse(USER).expect("user"),
+        owner: owner(id),
         config: SimConfig::default(),
         seed: 42,
         speed,
@@ -49,7 +54,7 @@ async fn create(host: &TestHost, id: &str, speed: Speed) {
 }
 
 fn ticket(sim: &str) -> String {
-    let user = UserId::parse(USER).expect("user");
+    let user = owner(sim);
     let sim = SimId::parse(sim).expect("sim");
     tradesim_host::ticket::mint(SECRET.as_bytes(), &user, &sim, SystemTime::now(), Duration::from_secs(30))
 }
@@ -173,7 +178,7 @@ async fn density(host: &TestHost, count: usize, already: usize) -> f64 {
 
 fn main() {
     // Warnings and errors of the host (a client dropped, a journal failure) explain a bad figure.
-    tracing_subscriber::fmt().with_env_filter("info").init();
+    tracing_subscriber::fmt().with_env_filter("warn").init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let db = database().await;
