@@ -246,7 +246,17 @@ impl Simulator {
         if self.failed || self.journaling > 0 {
             return None;
         }
+        if self.runs_commands_now() {
+            return Some(SystemTime::UNIX_EPOCH);
+        }
         self.clock.due_at(self.step)
+    }
+
+    /// Journaled commands run at once, as their step, instead of waiting up to a step for the clock: the step is
+    /// in the journal, so recovery is unaffected, and the market runs at most one step ahead until real time
+    /// catches up. A paused simulator keeps its commands until it runs again.
+    fn runs_commands_now(&self) -> bool {
+        !self.ready.is_empty() && self.clock.speed != Speed::Paused
     }
 
     pub fn lag(&self, now: SystemTime) -> std::time::Duration {
@@ -321,7 +331,10 @@ impl Simulator {
             if self.failed || self.journaling > 0 {
                 break;
             }
-            let target = self.clock.target_step(now);
+            let mut target = self.clock.target_step(now);
+            if self.runs_commands_now() {
+                target = target.max(self.step + 1);
+            }
             if target <= self.step {
                 break;
             }
