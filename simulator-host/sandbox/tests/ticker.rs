@@ -12,6 +12,18 @@ fn tickers() -> usize {
         .count()
 }
 
+/// The ticker names itself once it starts running, a moment after `spawn` returns: wait for that, within reason.
+fn wait_for_tickers(expected: usize) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let count = tickers();
+        if count == expected || std::time::Instant::now() >= deadline {
+            return count;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn the_ticker_stops_when_the_last_clone_and_instance_drop() {
     let module = wat::parse_str(
@@ -33,7 +45,7 @@ fn the_ticker_stops_when_the_last_clone_and_instance_drop() {
     let sandbox = Sandbox::new(SandboxConfig { max_instances: 4, ..SandboxConfig::default() }, &module).expect("loads");
     let clone = sandbox.clone();
     let instance = clone.instantiate().expect("instance");
-    assert_eq!(tickers(), 1, "one ticker per sandbox, shared by clones");
+    assert_eq!(wait_for_tickers(1), 1, "one ticker per sandbox, shared by clones");
     drop(sandbox);
     drop(clone);
     assert_eq!(tickers(), 1, "a live instance keeps its deadline");
