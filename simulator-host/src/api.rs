@@ -11,7 +11,7 @@
 //! | `POST /internal/simulators/{id}/recover` | service | rebuild from snapshot and journal here |
 //! | `GET /internal/simulators/{id}/state-hash` | service | the engine's state hash |
 //! | `POST /internal/tickets` | service | mint a connect ticket for `{user, sim}` |
-//! | `POST /internal/gateway/connections/{cid}` | service | an API Gateway connection opened: `{user, sim}` |
+//! | `POST /internal/gateway/connections/{cid}` | service | an API Gateway connection opened: `{sim, ticket}` |
 //! | `POST /internal/gateway/connections/{cid}/messages` | service | a frame the client sent (body as is) |
 //! | `DELETE /internal/gateway/connections/{cid}` | service | the connection closed |
 //! | `GET /v1/simulators/{id}/stream?ticket=` | ticket | the direct WebSocket stream |
@@ -22,7 +22,7 @@
 
 use crate::host::{CreateSimulator, Host, HostError};
 use crate::session::handle_frame;
-use crate::ticket::TicketError;
+use crate::ticket::{TicketClaims, TicketError};
 use crate::transport::{Pusher, drive, drive_gateway};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -30,11 +30,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::{ListenerExt, TapIo};
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio::net::{TcpListener, TcpStream};
 use tradesim_protocol::stream::{MAX_FRAME_BYTES, SimId, UserId};
 
 /// An error answer: a status, a stable code and a message a person can act on.
@@ -80,6 +82,17 @@ impl From<TicketError> for ApiError {
 
 fn parse_sim(id: String) -> Result<SimId, ApiError> {
     SimId::parse(id).map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "bad_id", error.to_string()))
+}
+
+/// The accepted connections of `listener` with Nagle's algorithm off: an order acknowledgement is one small frame,
+/// and Nagle would hold it behind the peer's delayed ACK (about 40 ms on Linux).
+pub fn low_latency(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
+    let no_delay: fn(&mut TcpStream) = |stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::warn!(%error, "cannot set TCP_NODELAY; this connection's small frames may wait");
+        }
+    };
+    listener.tap_io(no_delay)
 }
 
 /// Everything the routes need: the host and, in API Gateway mode, the pusher.
@@ -229,10 +242,7 @@ async fn stream<P: Pusher>(
     if !origin_allowed(&state.host, &headers) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "origin_not_allowed", "this origin may not connect"));
     }
-    let claims = state.host.tickets().redeem(&query.ticket, &sim, SystemTime::now())?;
-    if state.host.owner_of(&sim).await.as_ref() != Some(&claims.user) {
-        return Err(HostError::NotFound(sim).into());
-    }
+    let claims = admit(&state.host, &query.ticket, &sim).await?;
     let host = state.host.clone();
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES * 2)
@@ -256,8 +266,26 @@ async fn serve_socket(host: Host, user: UserId, sim: SimId, socket: WebSocket) {
     drive(host, link, Box::pin(inbound), Box::pin(outbound)).await;
 }
 
+/// Redeems a connect ticket for `sim` and checks that the simulator runs here for the ticket's user: the one
+/// admission check of both transports.
+async fn admit(host: &Host, ticket: &str, sim: &SimId) -> Result<TicketClaims, ApiError> {
+    let claims = host.tickets().redeem(ticket, sim, SystemTime::now())?;
+    if host.owner_of(sim).await.as_ref() != Some(&claims.user) {
+        return Err(HostError::NotFound(sim.clone()).into());
+    }
+    Ok(claims)
+}
+
+/// API Gateway's `$connect` handler forwards the ticket the browser presented; the host redeems it, as it does for
+/// a direct connection, so nothing upstream is trusted with the user's identity.
 #[derive(Debug, Deserialize)]
 struct GatewayConnect {
+    sim: SimId,
+    ticket: String,
+}
+
+#[derive(Debug, Serialize)]
+struct GatewayAdmitted {
     user: UserId,
     sim: SimId,
 }
@@ -274,13 +302,12 @@ async fn gateway_connect<P: Pusher>(
     Json(request): Json<GatewayConnect>,
 ) -> Result<impl IntoResponse, ApiError> {
     let pusher = gateway_pusher(&state)?;
-    if state.host.owner_of(&request.sim).await.as_ref() != Some(&request.user) {
-        return Err(HostError::NotFound(request.sim).into());
-    }
-    let link = state.host.new_link(request.user, request.sim, connection_id);
+    let claims = admit(&state.host, &request.ticket, &request.sim).await?;
+    let admitted = GatewayAdmitted { user: claims.user.clone(), sim: claims.sim.clone() };
+    let link = state.host.new_link(claims.user, claims.sim, connection_id);
     state.host.register_gateway_link(Arc::clone(&link));
     tokio::spawn(drive_gateway(state.host.clone(), link, pusher));
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(admitted))
 }
 
 async fn gateway_message<P: Pusher>(

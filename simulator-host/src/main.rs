@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use std::sync::Arc;
-use tradesim_host::api::router;
+use tradesim_host::api::{low_latency, router};
 use tradesim_host::transport::ApiGatewayPusher;
 use tradesim_host::{Host, Settings};
 use tradesim_journal::Journal;
@@ -31,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
         let adopted = host.adopt(&settings.host.host_id).await?;
         tracing::info!(count = adopted.len(), "recovered this host's simulators");
     }
-    axum::serve(listener, router(host.clone(), pusher)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(low_latency(listener), router(host.clone(), pusher)).with_graceful_shutdown(shutdown_signal()).await?;
     host.shutdown().await;
     Ok(())
 }

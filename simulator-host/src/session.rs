@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tradesim_protocol::stream::{
     CLIENT_MESSAGE_TYPES, ClientMessage, ErrorCode, MAX_FRAME_BYTES, STREAM_VERSION, ServerMessage,
 };
-use tradesim_protocol::{Command, NewOrder, ParticipantId};
+use tradesim_protocol::{Command, ParticipantId};
 
 /// A refused frame: the code and what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,18 +99,7 @@ pub fn handle_frame(host: &Host, link: &Arc<Link>, text: &str) {
             return;
         }
         ClientMessage::Order { order, .. } => {
-            let command = Command::NewOrder(NewOrder {
-                participant,
-                instrument: order.instrument,
-                client_order_id: Some(order.client_order_id),
-                side: order.side,
-                qty: order.qty,
-                order_type: order.order_type,
-                tif: order.tif,
-                display_qty: order.display_qty,
-                post_only: order.post_only,
-                stp: order.stp,
-            });
+            let command = Command::NewOrder(order.to_new_order(participant));
             (command, Some(order.client_order_id), Some(order.client_order_id.as_str().to_owned()))
         }
         ClientMessage::Cancel { order, request_id, .. } => (Command::Cancel { participant, order }, None, request_id),

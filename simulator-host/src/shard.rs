@@ -25,6 +25,9 @@ use tradesim_sandbox::Instance;
 const CALLS_PER_PASS: u32 = 4;
 /// The longest a shard sleeps, so that bookkeeping (snapshots, lag metrics) runs while all are paused.
 const MAX_SLEEP: Duration = Duration::from_millis(50);
+/// The shortest sleep until a simulator falls due. Thousands of simulators fall due at staggered instants; waking
+/// for each would scan them all thousands of times a second, so a pass takes everything due within this slack.
+const MIN_SLEEP: Duration = Duration::from_millis(1);
 
 /// What a host knows of a running simulator.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -164,7 +167,10 @@ impl Shard {
     fn run(mut self, receiver: Receiver<ShardMsg>) {
         loop {
             let now = SystemTime::now();
-            let sleep = self.next_due().map_or(MAX_SLEEP, |due| due.duration_since(now).unwrap_or(Duration::ZERO));
+            let sleep = self.next_due().map_or(MAX_SLEEP, |due| match due.duration_since(now) {
+                Ok(wait) => wait.max(MIN_SLEEP),
+                Err(_) => Duration::ZERO, // overdue: run it now
+            });
             match receiver.recv_timeout(sleep.min(MAX_SLEEP)) {
                 Ok(message) => {
                     self.handle(message);

@@ -51,9 +51,17 @@ async fn frames_flow_through_the_gateway_and_gone_connections_are_dropped() {
     let host = TestHost::start_with_pusher(db.url(), host_config("gw"), Some(pusher)).await;
     host.create_sim("sim-g", json!({ "scenario": "none" }), 3).await;
 
-    let connect = json!({ "user": USER, "sim": "sim-g" });
-    let (status, _) = host.call(reqwest::Method::POST, "/internal/gateway/connections/c1", Some(connect)).await;
-    assert_eq!(status, 204);
+    // The host redeems the browser's ticket itself: a forged, reused or foreign one is refused.
+    let forged = json!({ "sim": "sim-g", "ticket": "forged.ticket" });
+    let (status, body) = host.call(reqwest::Method::POST, "/internal/gateway/connections/c0", Some(forged)).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("bad_ticket")), "{body}");
+    let ticket = host.ticket("sim-g").await;
+    let connect = json!({ "sim": "sim-g", "ticket": ticket });
+    let (status, body) =
+        host.call(reqwest::Method::POST, "/internal/gateway/connections/c1", Some(connect.clone())).await;
+    assert_eq!((status, body), (200, json!({ "user": USER, "sim": "sim-g" })));
+    let (status, body) = host.call(reqwest::Method::POST, "/internal/gateway/connections/c2", Some(connect)).await;
+    assert_eq!((status, body["code"].as_str()), (401, Some("bad_ticket")), "a ticket is single-use: {body}");
     let send = |frame: serde_json::Value| {
         let http = host.http.clone();
         let url = host.url("/internal/gateway/connections/c1/messages");
@@ -88,9 +96,9 @@ async fn frames_flow_through_the_gateway_and_gone_connections_are_dropped() {
     }
 
     // API Gateway answers 410 for a connection that went away: the host drops it.
-    let connect = json!({ "user": USER, "sim": "sim-g" });
+    let connect = json!({ "sim": "sim-g", "ticket": host.ticket("sim-g").await });
     let (status, _) = host.call(reqwest::Method::POST, "/internal/gateway/connections/gone", Some(connect)).await;
-    assert_eq!(status, 204);
+    assert_eq!(status, 200);
     let hello = json!({ "v": 1, "type": "hello", "sim": "sim-g", "last_seq": 0 });
     let url = host.url("/internal/gateway/connections/gone/messages");
     let post = || host.http.post(&url).bearer_auth(support::TOKEN).body(hello.to_string()).send();

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::Duration;
-use support::{Client, SECRET, TOKEN, USER, calm, database};
+use support::{Client, SECRET, TOKEN, USER, calm, database, mixed_order};
 use tradesim_journal::Journal;
 use tradesim_protocol::stream::{OrderOutcome, ResumeMode, ServerMessage, SimState};
 use tradesim_protocol::{Batch, ClientOrderId, EngineView, Event, EventBody, ExecType, ParticipantId};
@@ -117,19 +117,6 @@ impl Drop for HostProcess {
     }
 }
 
-fn order(i: usize, id: &str) -> Value {
-    let (side, order_type, tif) = match i % 4 {
-        0 => ("buy", json!({ "type": "limit", "price": 9_500 }), json!({ "type": "gtc" })),
-        1 => ("sell", json!({ "type": "market" }), json!({ "type": "ioc" })),
-        2 => ("sell", json!({ "type": "limit", "price": 10_500 }), json!({ "type": "gtc" })),
-        _ => ("buy", json!({ "type": "market" }), json!({ "type": "ioc" })),
-    };
-    json!({
-        "type": "order",
-        "order": { "instrument": 0, "client_order_id": id, "side": side, "qty": 1, "order_type": order_type, "tif": tif },
-    })
-}
-
 /// Sends an order and waits for its acknowledgement.
 async fn place(client: &mut Client, message: &Value) -> OrderOutcome {
     let id: ClientOrderId =
@@ -198,7 +185,7 @@ async fn kill_and_recover(sim: &str, in_place: bool) {
     let next_order = |orders: &mut Vec<(ClientOrderId, Value)>| {
         let i = orders.len();
         let id: ClientOrderId = ClientOrderId::parse(&format!("{sim}-{i}")).expect("id");
-        let message = order(i, id.as_str());
+        let message = mixed_order(i, id.as_str());
         orders.push((id, message.clone()));
         message
     };

@@ -61,7 +61,10 @@ async fn a_client_trades_and_resumes_without_loss_or_duplicates() {
 async fn bad_frames_get_typed_errors_and_change_nothing() {
     let db = database().await;
     let host = TestHost::start(db.url(), host_config("h1")).await;
-    host.create_sim("sim-b", json!({ "scenario": "none" }), 1).await;
+    // Paused, so that nothing but a command could change the state between the two hashes.
+    let body = json!({ "id": "sim-b", "owner": support::USER, "config": { "scenario": "none" }, "seed": 1, "speed": "paused" });
+    let (status, created) = host.call(reqwest::Method::POST, "/internal/simulators", Some(body)).await;
+    assert_eq!(status, 201, "create: {created}");
     let mut client = Client::connect(&host, "sim-b", 0).await;
     client.until(|m| matches!(m, ServerMessage::Snapshot { chunk, chunks, .. } if chunk + 1 == *chunks)).await;
     let before = host.state_hash("sim-b").await;

@@ -606,7 +606,7 @@ fn bench_snapshot() {
     let mut guest = WasmGuest::new();
     guest.restore(&snapshot).expect("restore");
     let wasm_round_trip = latency(|| {
-        let frame = guest.snapshot().expect("snapshot").to_vec();
+        let frame = guest.snapshot().expect("snapshot");
         guest.restore(&frame).expect("restore");
     });
     println!("snapshot + restore in wasm:        {}  (with the copies out and in)", ms(wasm_round_trip));
@@ -615,7 +615,7 @@ fn bench_snapshot() {
 fn main() {
     // `cargo bench` passes --bench; this plain harness takes no filter.
     // Compiling the module first fails fast, before any measuring, when it is missing or stale.
-    wasm_host::module();
+    wasm_host::sandbox();
     let module = wasm_host::module_path();
     let size = std::fs::metadata(&module).map_or(0, |m| m.len());
     println!("load average before: {}", load_average());

@@ -14,9 +14,9 @@
 //! - A client order id names one order of a user for ever: a retry gets the original outcome, never a second order.
 //! - Every frame stays under [`MAX_FRAME_BYTES`]; snapshots larger than that are sent in chunks.
 
-use crate::command::{OrderRef, OrderType, Side, StpMode, TimeInForce};
+use crate::command::{NewOrder, OrderRef, OrderType, Side, StpMode, TimeInForce};
 use crate::event::{Event, RejectReason};
-use crate::ids::{ClientOrderId, InstrumentId, OrderId, Price, Qty};
+use crate::ids::{ClientOrderId, InstrumentId, OrderId, ParticipantId, Price, Qty};
 use crate::view::BookSnapshot;
 use serde::{Deserialize, Serialize};
 
@@ -151,6 +151,24 @@ pub struct OrderEntry {
     pub post_only: bool,
     #[serde(default)]
     pub stp: StpMode,
+}
+
+impl OrderEntry {
+    /// The engine command for this entry, on behalf of `participant` (the connection's user).
+    pub fn to_new_order(self, participant: ParticipantId) -> NewOrder {
+        NewOrder {
+            participant,
+            instrument: self.instrument,
+            client_order_id: Some(self.client_order_id),
+            side: self.side,
+            qty: self.qty,
+            order_type: self.order_type,
+            tif: self.tif,
+            display_qty: self.display_qty,
+            post_only: self.post_only,
+            stp: self.stp,
+        }
+    }
 }
 
 /// What a client sends. Every message carries `v` (checked before the body is parsed) and `sim`.
@@ -398,5 +416,23 @@ mod tests {
             assert_eq!(Speed::from_multiplier(speed.multiplier()), Some(speed));
         }
         assert_eq!(Speed::from_multiplier(3), None);
+    }
+
+    #[test]
+    fn an_order_entry_becomes_the_users_new_order_with_every_term() {
+        let entry: OrderEntry = serde_json::from_str(
+            r#"{"instrument":1,"client_order_id":"c-1","side":"sell","qty":30,
+                "order_type":{"type":"limit","price":10100},"tif":{"type":"ioc"},
+                "display_qty":10,"post_only":true,"stp":"cancel_both"}"#,
+        )
+        .unwrap();
+        let order = entry.to_new_order(ParticipantId::USER);
+        assert_eq!(order.participant, ParticipantId::USER);
+        assert_eq!(order.client_order_id, Some(entry.client_order_id));
+        assert_eq!(
+            (order.instrument, order.side, order.qty, order.order_type, order.tif),
+            (entry.instrument, Side::Sell, entry.qty, entry.order_type, entry.tif)
+        );
+        assert_eq!((order.display_qty, order.post_only, order.stp), (Some(Qty(10)), true, StpMode::CancelBoth));
     }
 }

@@ -136,18 +136,23 @@ impl Instance {
 
     /// Starts the guest's engine from `config` and `seed`, replacing any engine already there.
     pub fn init(&mut self, config: &SimConfig, seed: u64) -> Result<(), SandboxError> {
-        let (ptr, len) = self.send(|out| codec::encode_into(FrameKind::Config, config, out))?;
-        let status = call(&mut self.store, &self.abi.init, (ptr, len, seed))?;
-        self.output(status).map(drop)
+        self.with_frame(
+            |out| codec::encode_into(FrameKind::Config, config, out),
+            |this, frame| this.init_frame(frame, seed).map(drop),
+        )
     }
 
     /// Executes `batch` and appends the events the engine emitted to `events`.
     pub fn execute(&mut self, batch: &Batch, events: &mut Vec<Event>) -> Result<(), SandboxError> {
-        let (ptr, len) = self.send(|out| codec::encode_into(FrameKind::Batch, batch, out))?;
-        let status = call(&mut self.store, &self.abi.execute, (ptr, len))?;
-        let mut emitted: Vec<Event> = codec::decode(FrameKind::Events, self.output(status)?).map_err(protocol)?;
-        events.append(&mut emitted);
-        Ok(())
+        self.with_frame(
+            |out| codec::encode_into(FrameKind::Batch, batch, out),
+            |this, frame| {
+                let mut emitted: Vec<Event> =
+                    codec::decode(FrameKind::Events, this.execute_frame(frame)?).map_err(protocol)?;
+                events.append(&mut emitted);
+                Ok(())
+            },
+        )
     }
 
     /// The engine's snapshot: a `Snapshot` frame, byte for byte what `Engine::snapshot` returns natively.
@@ -161,7 +166,7 @@ impl Instance {
 
     /// Replaces the guest's engine (if any) with one restored from a `Snapshot` frame.
     pub fn restore(&mut self, snapshot: &[u8]) -> Result<(), SandboxError> {
-        let (ptr, len) = self.send(|out| out.extend_from_slice(snapshot))?;
+        let (ptr, len) = self.put_input(snapshot)?;
         let status = call(&mut self.store, &self.abi.restore, (ptr, len))?;
         self.output(status).map(drop)
     }
@@ -180,9 +185,32 @@ impl Instance {
 
     /// A participant's view of the engine.
     pub fn view(&mut self, request: ViewRequest) -> Result<EngineView, SandboxError> {
-        let (ptr, len) = self.send(|out| codec::encode_into(FrameKind::ViewRequest, &request, out))?;
+        self.with_frame(
+            |out| codec::encode_into(FrameKind::ViewRequest, &request, out),
+            |this, frame| codec::decode(FrameKind::View, this.view_frame(frame)?).map_err(protocol),
+        )
+    }
+
+    /// `init` from an encoded `Config` frame. The `_frame` calls take and return the guest's frames as they are,
+    /// for callers that compare them byte for byte with the native guest's (the guest's differential tests).
+    pub fn init_frame(&mut self, config: &[u8], seed: u64) -> Result<&[u8], SandboxError> {
+        let (ptr, len) = self.put_input(config)?;
+        let status = call(&mut self.store, &self.abi.init, (ptr, len, seed))?;
+        self.output(status)
+    }
+
+    /// `execute` from an encoded `Batch` frame: the `Events` frame.
+    pub fn execute_frame(&mut self, batch: &[u8]) -> Result<&[u8], SandboxError> {
+        let (ptr, len) = self.put_input(batch)?;
+        let status = call(&mut self.store, &self.abi.execute, (ptr, len))?;
+        self.output(status)
+    }
+
+    /// `view` from an encoded `ViewRequest` frame: the `View` frame.
+    pub fn view_frame(&mut self, request: &[u8]) -> Result<&[u8], SandboxError> {
+        let (ptr, len) = self.put_input(request)?;
         let status = call(&mut self.store, &self.abi.view, (ptr, len))?;
-        codec::decode(FrameKind::View, self.output(status)?).map_err(protocol)
+        self.output(status)
     }
 
     /// The current size of the guest's linear memory.
@@ -190,14 +218,18 @@ impl Instance {
         self.memory.data_size(&self.store)
     }
 
-    /// Encodes an input frame with `encode` and copies it into the guest's input buffer: its `(ptr, len)`.
-    fn send(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> Result<(u32, u32), SandboxError> {
+    /// Encodes an input frame with `encode` into the reused scratch buffer and hands it to `call`.
+    fn with_frame<T>(
+        &mut self,
+        encode: impl FnOnce(&mut Vec<u8>),
+        call: impl FnOnce(&mut Self, &[u8]) -> Result<T, SandboxError>,
+    ) -> Result<T, SandboxError> {
         let mut frame = std::mem::take(&mut self.scratch);
         frame.clear();
         encode(&mut frame);
-        let placed = self.put_input(&frame);
+        let result = call(self, &frame);
         self.scratch = frame;
-        placed
+        result
     }
 
     fn put_input(&mut self, bytes: &[u8]) -> Result<(u32, u32), SandboxError> {

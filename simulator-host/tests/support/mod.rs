@@ -27,11 +27,17 @@ pub const USER: &str = "alice";
 
 /// One sandbox per test process: compiling the guest is the slow part.
 pub fn sandbox() -> Sandbox {
+    sandbox_for(256)
+}
+
+/// The process's sandbox, made room for `max_instances` engines if this is the first call (the density
+/// benchmark runs thousands).
+pub fn sandbox_for(max_instances: u32) -> Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
     SANDBOX
         .get_or_init(|| {
             let path = tradesim_sandbox::default_guest_path();
-            let config = SandboxConfig { max_instances: 256, ..SandboxConfig::default() };
+            let config = SandboxConfig { max_instances, ..SandboxConfig::default() };
             Sandbox::from_file(config, &path)
                 .unwrap_or_else(|error| panic!("guest module {} ({error}); run `make guest`", path.display()))
         })
@@ -74,7 +80,7 @@ impl TestHost {
         let addr = listener.local_addr().expect("addr");
         let app = router::<ApiGatewayPusher>(host.clone(), pusher);
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
+            axum::serve(tradesim_host::api::low_latency(listener), app).await.expect("serve");
         });
         Self { addr, host, http: reqwest::Client::new(), server }
     }
@@ -144,7 +150,11 @@ pub struct Client {
 impl Client {
     pub async fn connect_to(addr: SocketAddr, ticket: &str, sim: &str) -> Result<Socket, String> {
         let url = format!("ws://{addr}/v1/simulators/{sim}/stream?ticket={ticket}");
-        tokio_tungstenite::connect_async(url).await.map(|(socket, _)| socket).map_err(|error| error.to_string())
+        // Nagle off, as browsers have it: small order frames go out at once.
+        tokio_tungstenite::connect_async_with_config(url, None, true)
+            .await
+            .map(|(socket, _)| socket)
+            .map_err(|error| error.to_string())
     }
 
     pub async fn connect(host: &TestHost, sim: &str, last_seq: u64) -> Self {
@@ -209,14 +219,8 @@ impl Client {
     fn apply(&mut self, message: &ServerMessage) {
         match message {
             ServerMessage::Events { from, to, events, .. } => {
-                assert_eq!(*from, self.last_seq + 1, "a gap or an overlap in the stream");
-                let mut previous = self.last_seq;
-                for event in events {
-                    assert!(event.seq > previous && event.seq <= *to, "event {} out of order", event.seq);
-                    previous = event.seq;
-                }
+                self.last_seq = check_events(self.last_seq, *from, *to, events);
                 self.events.extend(events.iter().cloned());
-                self.last_seq = *to;
             }
             ServerMessage::Snapshot { seq, chunk, chunks, .. } if chunk + 1 == *chunks => self.last_seq = *seq,
             _ => {}
@@ -247,6 +251,36 @@ impl Client {
         });
         self.send(json!({ "type": "order", "order": order })).await;
     }
+}
+
+/// Checks that an `Events` message continues a stream that reached `last_seq` with no gap, overlap or reordering,
+/// and returns the seq it reaches.
+pub fn check_events(last_seq: u64, from: u64, to: u64, events: &[Event]) -> u64 {
+    assert_eq!(from, last_seq + 1, "a gap or an overlap in the stream");
+    let mut previous = last_seq;
+    for event in events {
+        assert!(event.seq > previous && event.seq <= to, "event {} out of order", event.seq);
+        previous = event.seq;
+    }
+    to
+}
+
+/// The `i`th order of a mixed flow: resting limit orders far from the market and marketable ones that fill,
+/// alternating sides.
+pub fn mixed_order(i: usize, client_order_id: &str) -> Value {
+    let (side, order_type, tif) = match i % 4 {
+        0 => ("buy", json!({ "type": "limit", "price": 9_500 }), json!({ "type": "gtc" })),
+        1 => ("sell", json!({ "type": "market" }), json!({ "type": "ioc" })),
+        2 => ("sell", json!({ "type": "limit", "price": 10_500 }), json!({ "type": "gtc" })),
+        _ => ("buy", json!({ "type": "market" }), json!({ "type": "ioc" })),
+    };
+    json!({
+        "type": "order",
+        "order": {
+            "instrument": 0, "client_order_id": client_order_id, "side": side, "qty": 1,
+            "order_type": order_type, "tif": tif,
+        },
+    })
 }
 
 /// The user's execution reports among `events`.
