@@ -31,10 +31,11 @@ lint: setup ## rustfmt check and clippy with warnings denied (native and wasm)
 test: lint guest ## Everything CI checks: lint, then every test
 	$(CARGO) test --locked --workspace
 
-bench: guest ## Benchmarks: engine (native vs wasm), sandbox start-up and memory, host round trip/resume/density
+bench: guest ## Benchmarks: engine (native vs wasm), sandbox start-up and memory, host round trip/resume/density, local gateway
 	$(CARGO) bench --locked -p tradesim-guest --bench engine
 	$(CARGO) bench --locked -p tradesim-sandbox
 	$(CARGO) bench --locked -p tradesim-host --bench host
+	$(CARGO) bench --locked -p tradesim-devstack --bench gateway
 
 replay-example: setup ## Replay the example command stream and print its events
 	$(CARGO) run --locked -q -p tradesim-replay -- engine-wasm/replay/examples/basic.jsonl
@@ -47,6 +48,6 @@ host: guest ## Run one simulator host on 127.0.0.1:8090 against the local Postgr
 	TRADESIM_GUEST_WASM=$${TRADESIM_GUEST_WASM:-$(or $(CARGO_TARGET_DIR),target)/$(WASM_TARGET)/release/tradesim_guest.wasm} \
 	$(CARGO) run --locked --release -p tradesim-host
 
-dev: ## Run the whole system locally (arrives with the local stack)
-	@echo "make dev: the local stack (control plane, simulator hosts, gateway, SPA) is not built yet."
-	@echo "What exists today is the exchange engine: try 'make test', 'make bench' or 'make replay-example'."
+dev: guest ## Run the whole system locally (database, simulator hosts, local API gateway, SPA) at http://127.0.0.1:8080
+	$(CARGO) build --locked --release -p tradesim-host -p tradesim-devstack
+	$(or $(CARGO_TARGET_DIR),target)/release/tradesim-dev

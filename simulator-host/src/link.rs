@@ -44,6 +44,8 @@ pub struct Link {
     hello: AtomicBool,
     /// When the client was last heard from (any frame), for the dead-link timeout.
     last_heard: Mutex<Instant>,
+    /// When frames were last handed to the transport, which paces market data.
+    last_flush: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Link {
@@ -59,6 +61,7 @@ impl Link {
             closed: AtomicBool::new(false),
             hello: AtomicBool::new(false),
             last_heard: Mutex::new(Instant::now()),
+            last_flush: Mutex::new(None),
         }
     }
 
@@ -119,8 +122,9 @@ impl Link {
     }
 
     /// Waits for something to send and returns it as frames; `None` once the link is closed and everything queued
-    /// before the close has been handed out. Market data alone waits up to `flush_interval` so that a busy market
-    /// costs one frame per interval, not one per step.
+    /// before the close has been handed out. Market data alone waits until `flush_interval` has passed since the
+    /// last frames, so that a busy market costs one frame per interval, not one per step, while the first update
+    /// of a quiet one goes at once.
     pub async fn next_frames(&self, flush_interval: Duration) -> Option<Vec<String>> {
         loop {
             let (empty, urgent) = {
@@ -136,7 +140,8 @@ impl Link {
             }
             if !urgent && !self.is_closed() {
                 // Gather more market data, but go at once when something urgent arrives.
-                let deadline = tokio::time::Instant::now() + flush_interval;
+                let last_flush = *self.last_flush.lock().unwrap_or_else(PoisonError::into_inner);
+                let deadline = last_flush.map_or_else(tokio::time::Instant::now, |at| at + flush_interval);
                 while !self.outbox().is_urgent() && !self.is_closed() {
                     if tokio::time::timeout_at(deadline, self.wake.notified()).await.is_err() {
                         break;
@@ -144,6 +149,7 @@ impl Link {
                 }
             }
             let frames = self.outbox().drain_frames();
+            *self.last_flush.lock().unwrap_or_else(PoisonError::into_inner) = Some(tokio::time::Instant::now());
             match frames {
                 Ok(frames) if !frames.is_empty() => return Some(frames),
                 Ok(_) => continue,

@@ -28,7 +28,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("TRADESIM_CALL_DEADLINE_MS", "100", "deadline of one engine call"),
     ("TRADESIM_HEARTBEAT_MS", "5000", "application ping interval"),
     ("TRADESIM_DEAD_AFTER_MS", "12000", "silence after which a connection is dropped"),
-    ("TRADESIM_FLUSH_MS", "25", "how long market data alone may wait to be sent with more"),
+    (
+        "TRADESIM_FLUSH_MS",
+        "25",
+        "the least time between two frames that carry market data alone (the first goes at once)",
+    ),
     ("TRADESIM_SNAPSHOT_SECS", "30", "snapshot interval per simulator"),
     ("TRADESIM_REPLAY_WINDOW", "8192", "events kept per simulator for resuming clients"),
     ("TRADESIM_CONFLATE_AT", "4096", "queued events per client past which market data is conflated"),

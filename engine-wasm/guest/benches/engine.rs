@@ -25,6 +25,10 @@ use wasm_host::WasmGuest;
 
 const REPETITIONS: usize = 5;
 const STREAM_COMMANDS: usize = 500_000;
+/// `ENGINE_BENCH_PROFILE=<section>` runs one section once, for `valgrind --tool=callgrind
+/// --toggle-collect=*profiled*` (instruction counts do not depend on machine load); `ENGINE_BENCH_COMMANDS` sets the
+/// stream length (default 500,000).
+const PROFILE_SECTIONS: &str = "commanded, replayed, frame, wasm, snapshot, restore";
 const BATCH_COMMANDS: usize = 1_000;
 const BOOK_TARGET: usize = 1_000;
 const PARTICIPANTS: [ParticipantId; 6] =
@@ -267,7 +271,7 @@ fn matching_stream() -> (Vec<Command>, Vec<Batch>, (usize, usize)) {
     }
     let mut batches = Vec::new();
     let mut range = (usize::MAX, 0);
-    for _ in 0..STREAM_COMMANDS / BATCH_COMMANDS {
+    for _ in 0..stream_commands() / BATCH_COMMANDS {
         let commands: Vec<Command> = (0..BATCH_COMMANDS)
             .map(|_| {
                 let command = generator.command();
@@ -612,7 +616,79 @@ fn bench_snapshot() {
     println!("snapshot + restore in wasm:        {}  (with the copies out and in)", ms(wasm_round_trip));
 }
 
+fn stream_commands() -> usize {
+    std::env::var("ENGINE_BENCH_COMMANDS").ok().and_then(|n| n.parse().ok()).unwrap_or(STREAM_COMMANDS)
+}
+
+/// The measured part of a profiled section; callgrind counts only inside it (`--toggle-collect=*profiled*`).
+#[inline(never)]
+fn profiled<T>(f: impl FnOnce() -> T) -> T {
+    black_box(f())
+}
+
+/// One section, once: see [`PROFILE_SECTIONS`].
+fn profile(section: &str) {
+    let agents = section == "replayed";
+    let (warmup, batches, _) = matching_stream();
+    let (warmup, batches): (Vec<Command>, Vec<Batch>) = if agents {
+        let batches = batches
+            .iter()
+            .map(|b| Batch { commands: b.commands.iter().map(as_agents).collect(), steps: b.steps })
+            .collect();
+        (warmup.iter().map(as_agents).collect(), batches)
+    } else {
+        (warmup, batches)
+    };
+    let start = engine_after(&warmup).snapshot();
+    let commands = batches.len() * BATCH_COMMANDS;
+    let frames: Vec<Vec<u8>> = batches.iter().map(|b| codec::encode(FrameKind::Batch, b)).collect();
+    let hash = match section {
+        "commanded" | "replayed" => {
+            let mut engine = Engine::restore(&start).expect("restore");
+            let mut events = Vec::with_capacity(16 * BATCH_COMMANDS);
+            profiled(|| {
+                for batch in &batches {
+                    events.clear();
+                    engine.execute(batch, &mut events);
+                }
+            });
+            engine.state_hash()
+        }
+        "frame" => {
+            let mut guest = Guest::new();
+            guest.handle_restore(&start).expect("restore");
+            profiled(|| frames.iter().map(|frame| guest.handle_execute(frame).expect("execute").len()).sum::<usize>());
+            guest.handle_state_hash().expect("hash")
+        }
+        "wasm" => {
+            let mut guest = WasmGuest::new();
+            guest.restore(&start).expect("restore");
+            profiled(|| frames.iter().map(|frame| guest.execute(frame).expect("execute").len()).sum::<usize>());
+            guest.state_hash().expect("hash")
+        }
+        "snapshot" | "restore" => {
+            let engine = deep_book(10_000);
+            let snapshot = engine.snapshot();
+            for _ in 0..10 {
+                if section == "snapshot" {
+                    profiled(|| engine.snapshot());
+                } else {
+                    profiled(|| Engine::restore(&snapshot).expect("restore"));
+                }
+            }
+            println!("{} bytes", snapshot.len());
+            engine.state_hash()
+        }
+        _ => panic!("unknown ENGINE_BENCH_PROFILE section {section:?}; one of {PROFILE_SECTIONS}"),
+    };
+    println!("profiled {section}: {commands} commands, final state hash {hash:016x}");
+}
+
 fn main() {
+    if let Ok(section) = std::env::var("ENGINE_BENCH_PROFILE") {
+        profile(&section);
+        return;
+    }
     // `cargo bench` passes --bench; this plain harness takes no filter.
     // Compiling the module first fails fast, before any measuring, when it is missing or stale.
     wasm_host::sandbox();

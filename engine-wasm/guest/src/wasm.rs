@@ -2,14 +2,98 @@
 //! The ABI is documented at the crate root.
 //!
 //! # Invariants
-//! - The only unsafe code of the crate is here: turning host-provided `(ptr, len)` pairs into slices, and the
-//!   allocator calls behind `alloc`/`dealloc`.
+//! - The only unsafe code of the crate is here: turning host-provided `(ptr, len)` pairs into slices, the
+//!   allocator calls behind `alloc`/`dealloc`, and the small-block allocator in front of the system one.
 //! - Input buffers are the host's (from `alloc`); the guest never keeps a reference to one past the call.
 
 use crate::Guest;
 use std::alloc::{Layout, alloc as allocate, dealloc as deallocate};
 use std::cell::RefCell;
 use std::ptr::{self, NonNull};
+
+/// The global allocator: small blocks (up to [`SmallBlocks::MAX`] bytes, the position lists of account events and
+/// the like) are kept on per-size free lists and reused, everything else goes to the system allocator (dlmalloc).
+/// dlmalloc's free alone costs a few hundred wasm instructions, paid for every account event the host drops; a free
+/// list push and pop cost a few. Freed small blocks stay on their lists (bounded by the peak of small blocks live).
+#[global_allocator]
+static ALLOCATOR: SmallBlocks = SmallBlocks { heads: [const { std::cell::Cell::new(ptr::null_mut()) }; 8] };
+
+struct SmallBlocks {
+    /// Head of the free list of each size class (16, 32, .. 128 bytes); a free block holds the next one's address.
+    heads: [std::cell::Cell<*mut u8>; SmallBlocks::CLASSES],
+}
+
+// SAFETY: a wasm instance runs one thread (the module is built without the atomics feature), so the free lists are
+// never touched concurrently.
+unsafe impl Sync for SmallBlocks {}
+
+impl SmallBlocks {
+    const CLASSES: usize = 8;
+    const GRANULE: usize = 16;
+    const MAX: usize = Self::CLASSES * Self::GRANULE;
+
+    /// The size class of a layout, if it is small: rounded up to the granule, at most granule-aligned.
+    fn class(layout: Layout) -> Option<usize> {
+        (layout.size() <= Self::MAX && layout.align() <= Self::GRANULE && layout.size() > 0)
+            .then(|| (layout.size() - 1) / Self::GRANULE)
+    }
+
+    fn class_layout(class: usize) -> Layout {
+        // Sizes and alignment are small powers-of-two multiples: always a valid layout.
+        Layout::from_size_align((class + 1) * Self::GRANULE, Self::GRANULE).unwrap_or_else(|_| unreachable!())
+    }
+}
+
+// SAFETY: blocks handed out are either the system allocator's (for the layout asked, or for its size class, which
+// is at least as large and as aligned) or blocks of the same class returned earlier; a free block is only reused
+// after `dealloc` gave it back, and its first word (a class is at least 16 bytes) holds the list link.
+unsafe impl std::alloc::GlobalAlloc for SmallBlocks {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let Some(class) = Self::class(layout) else {
+            // SAFETY: forwarded as is.
+            return unsafe { std::alloc::System.alloc(layout) };
+        };
+        let head = self.heads[class].get();
+        if head.is_null() {
+            // SAFETY: a valid, nonzero layout.
+            return unsafe { std::alloc::System.alloc(Self::class_layout(class)) };
+        }
+        // SAFETY: `head` is a free block of this class; its first word is the next free block.
+        self.heads[class].set(unsafe { head.cast::<*mut u8>().read() });
+        head
+    }
+
+    unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+        let Some(class) = Self::class(layout) else {
+            // SAFETY: allocated by the system allocator for this layout (see `alloc`).
+            return unsafe { std::alloc::System.dealloc(block, layout) };
+        };
+        // SAFETY: the block is at least 16 bytes and 16-aligned (its class layout), and no longer in use.
+        unsafe { block.cast::<*mut u8>().write(self.heads[class].get()) };
+        self.heads[class].set(block);
+    }
+
+    unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new_layout = Layout::from_size_align(new_size, layout.align());
+        match new_layout {
+            // Large to large stays with the system allocator, which can grow a block in place.
+            // SAFETY: the block is the system allocator's, for this layout (see `alloc`).
+            Ok(new) if Self::class(layout).is_none() && Self::class(new).is_none() => unsafe {
+                std::alloc::System.realloc(block, layout, new_size)
+            },
+            // SAFETY: the default: allocate, copy what fits, free the old block (all through this allocator).
+            Ok(new) => unsafe {
+                let moved = self.alloc(new);
+                if !moved.is_null() {
+                    ptr::copy_nonoverlapping(block, moved, layout.size().min(new_size));
+                    self.dealloc(block, layout);
+                }
+                moved
+            },
+            Err(_) => ptr::null_mut(),
+        }
+    }
+}
 
 thread_local! {
     // A wasm instance runs one thread, so this is simply the instance's engine.

@@ -162,6 +162,11 @@ fn run_together(guests: &mut [&mut dyn Abi], generator: &mut CommandGen, command
             }
         }
         let batch_events = events(&expected);
+        // The guest writes Events frames with a hand-written encoder: it must be bincode's encoding to the byte.
+        assert!(
+            codec::encode(FrameKind::Events, &batch_events) == expected,
+            "batch {batch_index}: the guest's Events frame differs from the derived encoding"
+        );
         generator.observe(&batch_events);
         seen.extend(batch_events);
         batch_index += 1;

@@ -15,6 +15,7 @@ pub mod codec;
 pub mod command;
 pub mod config;
 pub mod event;
+pub mod event_codec;
 pub mod ids;
 pub mod stream;
 pub mod view;

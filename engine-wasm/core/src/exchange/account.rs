@@ -13,6 +13,27 @@ pub fn clamp_i64(value: i128) -> i64 {
     value.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
+/// The product of `a` and `b` surely fits an i64: their magnitudes have at most 63 significant bits between them.
+/// Only wasm takes this fast path: it has no overflow-checked 64-bit multiply and lowers one to a 128-bit software
+/// multiply, while natively the check is part of the multiply instruction and the test would only add work. The
+/// results are the same either way.
+#[inline(always)]
+fn small_factors(a: i64, b: i64) -> bool {
+    cfg!(target_arch = "wasm32") && a.unsigned_abs().leading_zeros() + b.unsigned_abs().leading_zeros() >= 65
+}
+
+/// `a.saturating_mul(b)`, with a fast path for the usual small factors in wasm (see `small_factors`).
+#[inline(always)]
+pub fn saturating_mul(a: i64, b: i64) -> i64 {
+    if small_factors(a, b) { a * b } else { a.saturating_mul(b) }
+}
+
+/// `a.checked_mul(b)`, with the fast path of [`saturating_mul`].
+#[inline(always)]
+pub fn checked_mul(a: i64, b: i64) -> Option<i64> {
+    if small_factors(a, b) { Some(a * b) } else { a.checked_mul(b) }
+}
+
 /// `numerator / denominator` rounded to the nearest integer, halves away from zero.
 pub fn round_div(numerator: i64, denominator: i64) -> i64 {
     let (numerator, denominator) = if denominator < 0 { (-numerator, -denominator) } else { (numerator, denominator) };
@@ -25,19 +46,19 @@ pub fn round_div(numerator: i64, denominator: i64) -> i64 {
 
 /// `a * b / divisor`, truncated toward zero; exact whenever the result fits, even if the product does not.
 pub fn mul_div(a: i64, b: i64, divisor: i64) -> i64 {
-    match a.checked_mul(b) {
+    match checked_mul(a, b) {
         Some(product) => product / divisor,
         None => clamp_i64(i128::from(a) * i128::from(b) / i128::from(divisor)),
     }
 }
 
 pub fn notional(price: Price, qty: Qty) -> i64 {
-    price.0.saturating_mul(i64::try_from(qty.0).unwrap_or(i64::MAX))
+    saturating_mul(price.0, i64::try_from(qty.0).unwrap_or(i64::MAX))
 }
 
 /// Fee on a notional at `ppm` parts per million, rounded up: charges round against the payer, rebates down.
 pub fn fee(notional: i64, ppm: i32) -> i64 {
-    match notional.checked_mul(i64::from(ppm)) {
+    match checked_mul(notional, i64::from(ppm)) {
         Some(exact) => exact.div_euclid(1_000_000) + i64::from(exact.rem_euclid(1_000_000) != 0),
         None => {
             let exact = i128::from(notional) * i128::from(ppm);
@@ -87,19 +108,19 @@ impl Account {
         let delta = side.sign() * qty.0 as i64;
         if position.qty == 0 || position.qty.signum() == delta.signum() {
             position.qty += delta;
-            position.cost_basis = position.cost_basis.saturating_add(delta.saturating_mul(price.0));
+            position.cost_basis = position.cost_basis.saturating_add(saturating_mul(delta, price.0));
             return;
         }
         let closed = delta.abs().min(position.qty.abs());
         let removed = mul_div(position.cost_basis, closed, position.qty.abs());
-        let realized = closed.saturating_mul(price.0).saturating_mul(position.qty.signum()).saturating_sub(removed);
+        let realized = saturating_mul(saturating_mul(closed, price.0), position.qty.signum()).saturating_sub(removed);
         position.realized = position.realized.saturating_add(realized);
         position.cost_basis = position.cost_basis.saturating_sub(removed);
         position.qty += delta.signum() * closed;
         let opened = delta.abs() - closed;
         if opened > 0 {
             position.qty += delta.signum() * opened;
-            position.cost_basis = (delta.signum() * opened).saturating_mul(price.0);
+            position.cost_basis = saturating_mul(delta.signum() * opened, price.0);
         }
     }
 
@@ -115,7 +136,7 @@ impl Account {
     }
 
     pub fn equity(&self, marks: &[Price]) -> i64 {
-        let held = self.positions.iter().zip(marks).map(|(p, mark)| p.qty.saturating_mul(mark.0));
+        let held = self.positions.iter().zip(marks).map(|(p, mark)| saturating_mul(p.qty, mark.0));
         held.fold(self.cash, i64::saturating_add)
     }
 
@@ -125,7 +146,7 @@ impl Account {
 
     /// [`Account::buying_power`] given the account's equity, for callers that have it already.
     fn buying_power_with(&self, equity: i64, config: &AccountConfig, marks: &[Price]) -> i64 {
-        let exposure = self.positions.iter().zip(marks).map(|(p, mark)| p.qty.saturating_mul(mark.0).saturating_abs());
+        let exposure = self.positions.iter().zip(marks).map(|(p, mark)| saturating_mul(p.qty, mark.0).saturating_abs());
         let working = self.positions.iter().map(|p| p.working_notional);
         let allowed = mul_div(equity, i64::from(config.leverage_bps), 10_000);
         exposure.chain(working).fold(allowed, i64::saturating_sub)
@@ -159,7 +180,7 @@ impl Account {
                     cost_basis: position.cost_basis,
                     mark_price: *mark,
                     realized_pnl: position.realized,
-                    unrealized_pnl: position.qty.saturating_mul(mark.0).saturating_sub(position.cost_basis),
+                    unrealized_pnl: saturating_mul(position.qty, mark.0).saturating_sub(position.cost_basis),
                 },
             ),
         );
@@ -191,6 +212,32 @@ mod tests {
     #[case(999, -20, 0)]
     fn fees_round_against_the_payer(#[case] notional: i64, #[case] ppm: i32, #[case] expected: i64) {
         assert_eq!(fee(notional, ppm), expected);
+    }
+
+    #[test]
+    fn fast_multiplies_agree_with_the_standard_ones() {
+        // Natively the fast path is off; it is the same arithmetic as the fallback, checked here on its own too.
+        let fast =
+            |a: i64, b: i64| (a.unsigned_abs().leading_zeros() + b.unsigned_abs().leading_zeros() >= 65).then(|| a * b);
+        let mut values = vec![0, 1, -1, 7, -9, 1 << 40, i64::MAX, i64::MIN, i64::MIN + 1];
+        for bits in [31, 32, 33, 62, 63] {
+            values.extend([
+                (1i64 << bits).wrapping_sub(1),
+                1 << bits.min(62),
+                -(1 << bits.min(62)),
+                -(1i64 << bits.min(62)) + 1,
+            ]);
+        }
+        values.extend([3_037_000_499, 3_037_000_500, -3_037_000_500, 1_000_000_000_000, 100_000]);
+        for &a in &values {
+            for &b in &values {
+                assert_eq!(saturating_mul(a, b), a.saturating_mul(b), "{a} * {b}");
+                assert_eq!(checked_mul(a, b), a.checked_mul(b), "{a} * {b}");
+                if let Some(product) = fast(a, b) {
+                    assert_eq!(Some(product), a.checked_mul(b), "{a} * {b}");
+                }
+            }
+        }
     }
 
     #[rstest]

@@ -4,6 +4,7 @@
 //! and its index once instead of regrowing (and copying) them.
 
 use super::book::{BookSide, Order};
+use super::order_codec::OrderEncoder;
 use super::{Exchange, Instrument, InstrumentState, Pending};
 use bincode::de::Decoder;
 use bincode::enc::Encoder;
@@ -23,6 +24,7 @@ impl Encode for Exchange {
         (self.orders.len() as u64).encode(encoder)?;
         self.accounts.encode(encoder)?;
         self.used_client_ids.encode(encoder)?;
+        let mut orders = OrderEncoder::new();
         for instrument in &self.instruments {
             instrument.state.encode(encoder)?;
             for side in [&instrument.bids, &instrument.asks] {
@@ -30,13 +32,13 @@ impl Encode for Exchange {
                 for (price, level) in side.levels() {
                     (price, level.orders).encode(encoder)?;
                     for slot in level.queue(&self.orders) {
-                        self.orders.get(slot).encode(encoder)?;
+                        orders.encode(self.orders.get(slot), encoder)?;
                     }
                 }
             }
             for id in &instrument.state.stops {
                 let slot = self.orders.slot(*id).ok_or(EncodeError::Other("pending stop without its order"))?;
-                self.orders.get(slot).encode(encoder)?;
+                orders.encode(self.orders.get(slot), encoder)?;
             }
         }
         Ok(())
@@ -99,12 +101,13 @@ impl<Context> Decode<Context> for Exchange {
 }
 
 /// Decodes one order and rebuilds the indexes it belongs to.
+#[inline(always)]
 fn decode_order<D: Decoder>(
     decoder: &mut D,
     exchange: &mut Exchange,
     instrument: InstrumentId,
 ) -> Result<Order, DecodeError> {
-    let order = Order::decode(decoder)?;
+    let order = super::order_codec::decode_order(decoder)?;
     if order.instrument != instrument || !order.working {
         return Err(DecodeError::Other("snapshot order is out of place"));
     }

@@ -14,6 +14,7 @@ mod account;
 mod book;
 mod codec;
 mod market_data;
+mod order_codec;
 mod venue;
 
 use account::{Account, fee, notional};
@@ -725,11 +726,13 @@ impl Exchange {
         let maker_fee = self.fee_for(maker_participant, value, Liquidity::Maker);
         let taker_fee = self.fee_for(taker_participant, value, Liquidity::Taker);
         self.fees_collected = self.fees_collected.saturating_add(maker_fee).saturating_add(taker_fee);
-        self.account_mut(maker_participant).fill(instrument, maker_side, price, qty, maker_fee);
-        self.account_mut(taker_participant).fill(instrument, taker_side, price, qty, taker_fee);
+        // One lookup per account (the two are distinct: self-trade prevention never lets an order meet its own).
+        let maker_account = self.account_mut(maker_participant);
+        maker_account.fill(instrument, maker_side, price, qty, maker_fee);
         if !maker_participant.is_agent() {
-            self.account_mut(maker_participant).add_working(instrument, maker_side, maker_risk_price, qty, -1);
+            maker_account.add_working(instrument, maker_side, maker_risk_price, qty, -1);
         }
+        self.account_mut(taker_participant).fill(instrument, taker_side, price, qty, taker_fee);
         self.touch_account(maker_participant);
         self.touch_account(taker_participant);
 

@@ -45,7 +45,8 @@ pub fn sandbox() -> &'static Sandbox {
         check_fresh(&path);
         // Benchmark batches and long background-market runs are far bigger than a host's steps: room to finish.
         let config = SandboxConfig {
-            max_instances: 64,
+            // Fewer slots reserve less address space (`valgrind` cannot reserve the default pool).
+            max_instances: std::env::var("TRADESIM_SANDBOX_INSTANCES").ok().and_then(|n| n.parse().ok()).unwrap_or(64),
             memory_limit_bytes: 1 << 30,
             call_deadline: Duration::from_secs(120),
             ..SandboxConfig::default()

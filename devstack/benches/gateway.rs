@@ -1,0 +1,118 @@
+//! The local gateway's figures, on loopback with real PostgreSQL (a fresh test database) and an in-process
+//! simulator host: keep-alive throughput and latency under concurrent clients, and the time from the HTTP start
+//! request to the first market-data frame on the WebSocket. Needs the guest module: `make guest`.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+use support::{Api, Stack, has_market_data, until};
+use tradesim_control::limits::Rate;
+use tradesim_control::{Config, GatewayConfig};
+
+const CLIENTS: usize = 32;
+const KEEP_ALIVE_FOR: Duration = Duration::from_secs(10);
+const STARTS: usize = 50;
+
+/// The rate limits would refuse a bench's burst of logins, tickets and connects from one address; what is
+/// measured here is the path behind them.
+fn unlimited(config: &mut Config, gateway: &mut GatewayConfig) {
+    let plenty = Rate::new(1_000_000, 100_000);
+    config.login_rate = plenty;
+    config.ticket_rate = plenty;
+    gateway.connect_rate = plenty;
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(|_| "unknown".into(), |l| l.trim().to_owned())
+}
+
+/// The `p`th percentile of sorted `samples`, in milliseconds.
+fn percentile(samples: &[Duration], p: f64) -> f64 {
+    let rank = ((samples.len() as f64 * p / 100.0).ceil() as usize).clamp(1, samples.len());
+    samples[rank - 1].as_secs_f64() * 1000.0
+}
+
+async fn keep_alive(api: &Api) {
+    let mut clients = Vec::new();
+    for n in 0..CLIENTS {
+        let access = api.sign_up(&format!("keeper{n}")).await;
+        let session = api.session(&access).await;
+        clients.push((access, format!("{}/v1/sessions/{session}/keep-alive", api.base)));
+    }
+    let deadline = Instant::now() + KEEP_ALIVE_FOR;
+    let started = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|(access, url)| {
+            let http = api.http.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    let response = http.post(&url).bearer_auth(&access).send().await.expect("keep-alive");
+                    assert!(response.status().is_success(), "keep-alive: {}", response.status());
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    println!(
+        "keep-alive, {CLIENTS} clients for {elapsed:.1?}: {} requests, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms \
+         (goal: at least 3,000/s, p99 under 10 ms)",
+        latencies.len(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 99.0),
+    );
+}
+
+async fn start_simulator(api: &Api) {
+    let access = api.sign_up("starter").await;
+    let session = api.session(&access).await;
+    // The whole path, and its first part (the start request), to tell where the time goes.
+    let (mut latencies, mut requests) = (Vec::new(), Vec::new());
+    for _ in 0..STARTS {
+        let started = Instant::now();
+        let sim = api.start_simulator(&access, &session).await;
+        requests.push(started.elapsed());
+        let (mut socket, _) = api.open(&access, &sim, 0).await;
+        until(&mut socket, has_market_data).await;
+        latencies.push(started.elapsed());
+        drop(socket);
+        // Stopped again, so the host's capacity bounds nothing.
+        let (status, body) =
+            api.call(reqwest::Method::DELETE, &format!("/v1/simulators/{sim}"), Some(&access), None).await;
+        assert!(status.is_success(), "stop: {status} {body}");
+    }
+    latencies.sort();
+    requests.sort();
+    println!(
+        "start simulator to first market data, {STARTS} times: p50 {:.2} ms, p99 {:.2} ms \
+         (goal: p99 under 25 ms; a pod per user takes 2 to 5 s); the start request alone: p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 99.0),
+        percentile(&requests, 50.0),
+        percentile(&requests, 99.0),
+    );
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        println!("load average before: {}", load_average());
+        let stack = Stack::start_with(unlimited).await;
+        keep_alive(&stack.api).await;
+        // The keep-alives outlast the heartbeat timeout, and no manager runs here.
+        stack.heartbeat().await;
+        start_simulator(&stack.api).await;
+        println!("load average after: {}", load_average());
+    });
+}
