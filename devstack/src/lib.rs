@@ -187,7 +187,8 @@ impl LocalPlane {
 /// sockets should be closed (see [`LocalConnections::close_all`]) when `shutdown` fires.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) {
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(error) = axum::serve(listener, service).with_graceful_shutdown(shutdown).await {
+    if let Err(error) = axum::serve(tradesim_net::low_latency(listener), service).with_graceful_shutdown(shutdown).await
+    {
         tracing::error!(%error, "the local gateway stopped");
     }
 }

@@ -30,13 +30,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::{ListenerExt, TapIo};
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::net::{TcpListener, TcpStream};
 use tradesim_protocol::stream::{MAX_FRAME_BYTES, SimId, UserId};
 
 /// An error answer: a status, a stable code and a message a person can act on.
@@ -82,17 +80,6 @@ impl From<TicketError> for ApiError {
 
 fn parse_sim(id: String) -> Result<SimId, ApiError> {
     SimId::parse(id).map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "bad_id", error.to_string()))
-}
-
-/// The accepted connections of `listener` with Nagle's algorithm off: an order acknowledgement is one small frame,
-/// and Nagle would hold it behind the peer's delayed ACK (about 40 ms on Linux).
-pub fn low_latency(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
-    let no_delay: fn(&mut TcpStream) = |stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::warn!(%error, "cannot set TCP_NODELAY; this connection's small frames may wait");
-        }
-    };
-    listener.tap_io(no_delay)
 }
 
 /// Everything the routes need: the host and, in API Gateway mode, the pusher.

@@ -80,7 +80,7 @@ impl TestHost {
         let addr = listener.local_addr().expect("addr");
         let app = router::<ApiGatewayPusher>(host.clone(), pusher);
         let server = tokio::spawn(async move {
-            axum::serve(tradesim_host::api::low_latency(listener), app).await.expect("serve");
+            axum::serve(tradesim_net::low_latency(listener), app).await.expect("serve");
         });
         Self { addr, host, http: reqwest::Client::new(), server }
     }
