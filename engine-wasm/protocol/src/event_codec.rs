@@ -7,16 +7,12 @@
 use crate::codec::{self, FrameKind};
 use crate::event::{Event, EventBody};
 use crate::ids::{CLIENT_ORDER_ID_MAX_LEN, ClientOrderId};
+use crate::varint::VarintSink;
 
 /// Room one event needs besides its positions (an execution report, the largest, takes under 200 bytes).
 const EVENT_ROOM: usize = 256;
 /// Room per position of an account event.
 const POSITION_ROOM: usize = 64;
-
-const SINGLE_BYTE_MAX: u64 = 250;
-const U16_BYTE: u8 = 251;
-const U32_BYTE: u8 = 252;
-const U64_BYTE: u8 = 253;
 
 /// A write position in a slice (not the `Vec`: through a `Vec` every byte stored makes the compiler reload the
 /// vector's pointer and length, which costs more than bincode's own writer).
@@ -41,7 +37,7 @@ fn room(event: &Event) -> usize {
     }
 }
 
-impl Out<'_> {
+impl VarintSink for Out<'_> {
     #[inline(always)]
     fn byte(&mut self, byte: u8) {
         self.buffer[self.len] = byte;
@@ -49,37 +45,13 @@ impl Out<'_> {
     }
 
     #[inline(always)]
-    fn raw<const N: usize>(&mut self, bytes: [u8; N]) {
+    fn le<const N: usize>(&mut self, bytes: [u8; N]) {
         self.buffer[self.len..self.len + N].copy_from_slice(&bytes);
         self.len += N;
     }
+}
 
-    #[inline(always)]
-    fn uint(&mut self, value: u64) {
-        if value <= SINGLE_BYTE_MAX {
-            self.byte(value as u8);
-        } else if value <= u64::from(u16::MAX) {
-            self.byte(U16_BYTE);
-            self.raw((value as u16).to_le_bytes());
-        } else if value <= u64::from(u32::MAX) {
-            self.byte(U32_BYTE);
-            self.raw((value as u32).to_le_bytes());
-        } else {
-            self.byte(U64_BYTE);
-            self.raw(value.to_le_bytes());
-        }
-    }
-
-    #[inline(always)]
-    fn int(&mut self, value: i64) {
-        self.uint(if value < 0 { !(value as u64) * 2 + 1 } else { (value as u64) * 2 });
-    }
-
-    #[inline(always)]
-    fn flag(&mut self, value: bool) {
-        self.byte(u8::from(value));
-    }
-
+impl Out<'_> {
     #[inline(always)]
     fn opt_uint(&mut self, value: Option<u64>) {
         self.flag(value.is_some());

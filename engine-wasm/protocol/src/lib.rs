@@ -18,6 +18,7 @@ pub mod event;
 pub mod event_codec;
 pub mod ids;
 pub mod stream;
+pub mod varint;
 pub mod view;
 
 pub use codec::{Batch, CodecError, PROTOCOL_VERSION};

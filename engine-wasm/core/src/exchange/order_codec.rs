@@ -13,6 +13,7 @@ use bincode::enc::Encoder;
 use bincode::enc::write::Writer;
 use bincode::error::{DecodeError, EncodeError};
 use tradesim_protocol::ids::CLIENT_ORDER_ID_MAX_LEN;
+use tradesim_protocol::varint::{SINGLE_BYTE_MAX, U16_BYTE, U32_BYTE, U64_BYTE, VarintSink};
 use tradesim_protocol::{
     ClientOrderId, InstrumentId, OrderId, OrderStatus, OrderType, ParticipantId, Price, Qty, Side, StpMode, TimeInForce,
 };
@@ -22,17 +23,12 @@ use tradesim_protocol::{
 const MAX_RECORD: usize = 256;
 const _: () = assert!(MAX_RECORD.is_power_of_two());
 
-const SINGLE_BYTE_MAX: u8 = 250;
-const U16_BYTE: u8 = 251;
-const U32_BYTE: u8 = 252;
-const U64_BYTE: u8 = 253;
-
 struct Record {
     bytes: [u8; MAX_RECORD],
     len: usize,
 }
 
-impl Record {
+impl VarintSink for Record {
     // Positions are taken modulo the (power of two) buffer size, which no record reaches: the compiler then needs
     // no bounds checks.
     #[inline(always)]
@@ -42,36 +38,17 @@ impl Record {
     }
 
     #[inline(always)]
-    fn raw(&mut self, bytes: &[u8]) {
+    fn le<const N: usize>(&mut self, bytes: [u8; N]) {
+        self.text(&bytes);
+    }
+}
+
+impl Record {
+    #[inline(always)]
+    fn text(&mut self, bytes: &[u8]) {
         for &byte in bytes {
             self.byte(byte);
         }
-    }
-
-    #[inline(always)]
-    fn uint(&mut self, value: u64) {
-        if value <= u64::from(SINGLE_BYTE_MAX) {
-            self.byte(value as u8);
-        } else if value <= u64::from(u16::MAX) {
-            self.byte(U16_BYTE);
-            self.raw(&(value as u16).to_le_bytes());
-        } else if value <= u64::from(u32::MAX) {
-            self.byte(U32_BYTE);
-            self.raw(&(value as u32).to_le_bytes());
-        } else {
-            self.byte(U64_BYTE);
-            self.raw(&value.to_le_bytes());
-        }
-    }
-
-    #[inline(always)]
-    fn int(&mut self, value: i64) {
-        self.uint(if value < 0 { !(value as u64) * 2 + 1 } else { (value as u64) * 2 });
-    }
-
-    #[inline(always)]
-    fn flag(&mut self, value: bool) {
-        self.byte(u8::from(value));
     }
 }
 
@@ -100,7 +77,7 @@ impl Record {
         if let Some(client_order_id) = &order.client_order_id {
             let text = client_order_id.as_str().as_bytes();
             r.uint(text.len() as u64);
-            r.raw(text);
+            r.text(text);
         }
         r.uint(u64::from(order.instrument.0));
         r.byte(order.side as u8);

@@ -1,8 +1,9 @@
 //! The test stack: a fresh database, the control router on port 0 over real HTTP, a manual clock, a recording
 //! socket closer, and an in-test fake of a simulator host's internal API (docs/host.md).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -44,18 +45,16 @@ fn host_error(status: StatusCode, code: &str) -> axum::response::Response {
     (status, Json(json!({ "code": code, "message": code }))).into_response()
 }
 
-fn authorized(headers: &HeaderMap) -> bool {
-    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {SERVICE_TOKEN}"))
-}
-
-async fn fake_create(
-    State(host): State<Arc<FakeHost>>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> axum::response::Response {
-    if !authorized(&headers) {
+/// Every internal route wants the service credential, as on a real host.
+async fn service_auth(request: Request, next: Next) -> axum::response::Response {
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if authorization != Some(&format!("Bearer {SERVICE_TOKEN}")) {
         return host_error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
+    next.run(request).await
+}
+
+async fn fake_create(State(host): State<Arc<FakeHost>>, Json(body): Json<Value>) -> axum::response::Response {
     if host.full.load(Ordering::SeqCst) {
         return host_error(StatusCode::SERVICE_UNAVAILABLE, "at_capacity");
     }
@@ -65,28 +64,14 @@ async fn fake_create(
     (StatusCode::CREATED, Json(info(&id, &owner, "running"))).into_response()
 }
 
-async fn fake_status(
-    State(host): State<Arc<FakeHost>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> axum::response::Response {
-    if !authorized(&headers) {
-        return host_error(StatusCode::UNAUTHORIZED, "unauthorized");
-    }
+async fn fake_status(State(host): State<Arc<FakeHost>>, Path(id): Path<String>) -> axum::response::Response {
     match host.simulators.lock().unwrap().get(&id) {
         Some((owner, state)) => Json(info(&id, owner, state)).into_response(),
         None => host_error(StatusCode::NOT_FOUND, "not_found"),
     }
 }
 
-async fn fake_stop(
-    State(host): State<Arc<FakeHost>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> axum::response::Response {
-    if !authorized(&headers) {
-        return host_error(StatusCode::UNAUTHORIZED, "unauthorized");
-    }
+async fn fake_stop(State(host): State<Arc<FakeHost>>, Path(id): Path<String>) -> axum::response::Response {
     host.stops.lock().unwrap().push(id.clone());
     match host.simulators.lock().unwrap().remove(&id) {
         Some((owner, _)) => Json(info(&id, &owner, "stopped")).into_response(),
@@ -94,14 +79,7 @@ async fn fake_stop(
     }
 }
 
-async fn fake_ticket(
-    State(host): State<Arc<FakeHost>>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> axum::response::Response {
-    if !authorized(&headers) {
-        return host_error(StatusCode::UNAUTHORIZED, "unauthorized");
-    }
+async fn fake_ticket(State(host): State<Arc<FakeHost>>, Json(body): Json<Value>) -> axum::response::Response {
     let (user, sim) = (body["user"].as_str().unwrap(), body["sim"].as_str().unwrap());
     match host.simulators.lock().unwrap().get(sim) {
         Some((owner, _)) if owner == user => Json(json!({ "ticket": format!("ticket.{user}.{sim}") })).into_response(),
@@ -156,6 +134,7 @@ impl Stack {
             .route("/internal/simulators", post(fake_create))
             .route("/internal/simulators/{id}", get(fake_status).delete(fake_stop))
             .route("/internal/tickets", post(fake_ticket))
+            .route_layer(middleware::from_fn(service_auth))
             .with_state(Arc::clone(&fake));
         let host_address = serve(host_router).await;
         let placement = HostTable::new(pool.clone(), Duration::from_secs(24 * 3600));
