@@ -6,6 +6,7 @@ use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Buy,
@@ -31,6 +32,7 @@ impl Side {
 
 /// What kind of order, with the prices that kind needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OrderType {
     Limit {
@@ -51,6 +53,7 @@ pub enum OrderType {
 
 /// How long an order may work. GTD and DAY run on simulated time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TimeInForce {
     Gtc,
@@ -68,6 +71,7 @@ pub enum TimeInForce {
 
 /// Self-trade prevention: what happens when an order would trade with a resting order of the same participant.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum StpMode {
     /// Cancel the incoming order's remainder; the resting order stays.
@@ -103,6 +107,7 @@ pub struct NewOrder {
 
 /// An order named by the exchange's id or by the participant's client order id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderRef {
     OrderId(OrderId),

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// The background market to run. Each scenario's parameters are documented in docs/market.md.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Scenario {
     /// Two-sided, tight, quiet market.
@@ -33,6 +34,7 @@ impl Scenario {
 /// Limit-up/limit-down: if the price moves more than `move_bps` away from where it stood `window_ms` ago,
 /// trading halts for `halt_ms`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CircuitBreaker {
     pub move_bps: u32,
     pub window_ms: u64,
@@ -40,6 +42,7 @@ pub struct CircuitBreaker {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InstrumentConfig {
     pub symbol: String,
     /// Digits after the decimal point when a price is shown: price 10025 with 2 decimals is 100.25.
@@ -59,6 +62,7 @@ pub struct InstrumentConfig {
 
 /// Risk limits and fees of commanded (non-agent) participants. Money in price units times quantity units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AccountConfig {
     pub initial_cash: i64,
     pub max_order_qty: Qty,
@@ -88,6 +92,7 @@ impl Default for AccountConfig {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 /// Fields left out of the JSON form take their defaults (one instrument, calm, 10 ms steps).
 #[serde(default)]
 pub struct SimConfig {

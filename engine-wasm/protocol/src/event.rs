@@ -7,6 +7,7 @@ use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Event {
     pub seq: u64,
     /// Simulated milliseconds since the simulation started.
@@ -16,6 +17,7 @@ pub struct Event {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {
     /// An order's state changed (commanded participants only; agents' orders are silent).
@@ -56,6 +58,7 @@ impl EventBody {
 
 /// Why an order or a request was refused. The snake_case names are stable codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     UnknownInstrument,
@@ -107,6 +110,7 @@ impl RejectReason {
 
 /// Why a working order was cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum CancelReason {
     Requested,
@@ -119,6 +123,7 @@ pub enum CancelReason {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ExecType {
     /// Accepted; resting, or about to match.
@@ -137,6 +142,7 @@ pub enum ExecType {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     PendingTrigger,
@@ -159,6 +165,7 @@ impl OrderStatus {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Liquidity {
     Maker,
@@ -166,6 +173,7 @@ pub enum Liquidity {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ExecutionReport {
     pub participant: ParticipantId,
     /// Absent only when a new order was rejected before it got an id.
@@ -193,6 +201,7 @@ pub struct ExecutionReport {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Trade {
     pub trade_id: TradeId,
     pub instrument: InstrumentId,
@@ -203,6 +212,7 @@ pub struct Trade {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BookDelta {
     pub instrument: InstrumentId,
     pub side: Side,
@@ -213,6 +223,7 @@ pub struct BookDelta {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Bbo {
     pub instrument: InstrumentId,
     pub bid_price: Option<Price>,
@@ -222,6 +233,7 @@ pub struct Bbo {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum CandleInterval {
     #[serde(rename = "1s")]
@@ -243,6 +255,7 @@ impl CandleInterval {
 
 /// A closed candle. An interval without trades gives a flat candle at the last price with zero volume.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Candle {
     pub instrument: InstrumentId,
     pub interval: CandleInterval,
@@ -256,6 +269,7 @@ pub struct Candle {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PositionView {
     pub instrument: InstrumentId,
     /// Signed: positive long, negative short.
@@ -271,6 +285,7 @@ pub struct PositionView {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AccountUpdate {
     pub participant: ParticipantId,
     pub cash: i64,
@@ -285,6 +300,7 @@ pub struct AccountUpdate {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct QueuePosition {
     pub participant: ParticipantId,
     pub order_id: OrderId,
@@ -298,6 +314,7 @@ pub struct QueuePosition {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum RequestKind {
     Cancel,
@@ -305,6 +322,7 @@ pub enum RequestKind {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RequestRejected {
     pub participant: ParticipantId,
     pub request: RequestKind,
@@ -315,6 +333,7 @@ pub struct RequestRejected {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TradingStatus {
     pub instrument: InstrumentId,
     pub halted: bool,

@@ -10,6 +10,7 @@ macro_rules! int_newtype {
         #[derive(
             Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Encode, Decode,
         )]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         #[serde(transparent)]
         pub struct $name(pub $inner);
 
@@ -75,6 +76,7 @@ pub const CLIENT_ORDER_ID_MAX_LEN: usize = 36;
 /// A participant's own id for an order, unique per participant for ever. Stored inline (no allocation):
 /// 1 to 36 characters of `A-Z a-z 0-9 - _ . :`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 pub struct ClientOrderId {
     len: u8,
     bytes: [u8; CLIENT_ORDER_ID_MAX_LEN],

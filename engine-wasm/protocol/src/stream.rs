@@ -28,11 +28,13 @@ pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 
 /// A simulator's identifier: 1 to 64 characters of ASCII letters, digits, `-` and `_`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 #[serde(try_from = "String", into = "String")]
 pub struct SimId(String);
 
 /// A user's identifier, with the same alphabet as [`SimId`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
 #[serde(try_from = "String", into = "String")]
 pub struct UserId(String);
 
@@ -99,6 +101,7 @@ string_id!(UserId);
 
 /// How fast simulated time runs against real time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Speed {
     Paused,
@@ -138,6 +141,7 @@ impl Speed {
 /// A new order as the user enters it: the participant is the connection's user, and the client order id is
 /// required (it makes retries safe).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct OrderEntry {
     pub instrument: InstrumentId,
     pub client_order_id: ClientOrderId,
@@ -173,6 +177,7 @@ impl OrderEntry {
 
 /// What a client sends. Every message carries `v` (checked before the body is parsed) and `sim`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// First message on a connection, and again to resync after a gap: `last_seq` is the last seq the client
@@ -245,6 +250,7 @@ pub const CLIENT_MESSAGE_TYPES: [&str; 8] =
 
 /// How the server brings a client up to date after `hello`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ResumeMode {
     /// Every event after the client's `last_seq` follows in `events` messages.
@@ -255,6 +261,7 @@ pub enum ResumeMode {
 
 /// A simulator's life as a client sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum SimState {
     Running,
@@ -267,6 +274,7 @@ pub enum SimState {
 
 /// The outcome of an order entry, the same for the first attempt and every retry of its client order id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum OrderOutcome {
     /// The engine took the order; its execution reports are in the stream from `seq` on.
@@ -279,6 +287,7 @@ pub enum OrderOutcome {
 
 /// Stable codes of [`ServerMessage::Error`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The frame is not a JSON object.
@@ -306,6 +315,7 @@ pub enum ErrorCode {
 
 /// What the server sends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// The answer to `hello`. `seq` is the last event the simulator has emitted.
@@ -360,6 +370,7 @@ pub enum ServerMessage {
 
 /// A message with its envelope: `{"v": 1, "type": ..., ...}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Envelope<T> {
     pub v: u32,
     #[serde(flatten)]

@@ -15,6 +15,7 @@ pub struct ViewRequest {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BookLevel {
     pub price: Price,
     pub qty: Qty,
@@ -22,6 +23,7 @@ pub struct BookLevel {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BookSnapshot {
     pub instrument: InstrumentId,
     /// Best first.
@@ -33,6 +35,7 @@ pub struct BookSnapshot {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct OpenOrder {
     pub order_id: OrderId,
     pub client_order_id: Option<ClientOrderId>,
@@ -52,6 +55,7 @@ pub struct OpenOrder {
 
 /// Everything a participant's screen needs to start from, as of event `seq` (the last event emitted).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EngineView {
     pub participant: ParticipantId,
     pub seq: u64,

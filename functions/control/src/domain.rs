@@ -116,6 +116,7 @@ macro_rules! control_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $what:literal, $check:path) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
         #[serde(try_from = "String", into = "String")]
         #[schema(value_type = String)]
         pub struct $name(String);

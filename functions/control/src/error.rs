@@ -175,6 +175,7 @@ impl From<deadpool_postgres::PoolError> for ControlError {
 
 /// The JSON body of every error answer.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ErrorBody {
     /// Stable and machine-readable, e.g. `session_expired`.
     pub code: String,

@@ -35,6 +35,7 @@ pub struct CreateSimulator {
 
 /// A host's simulator info, as its internal API answers it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SimulatorInfo {
     #[schema(value_type = String)]
     pub id: SimId,
