@@ -1,0 +1,147 @@
+import { useEffect, useMemo } from "react";
+import { ConnectionIndicator, StreamStatus } from "@/features/connection/ConnectionIndicator";
+import { browserNetwork, openGatewaySocket } from "@/features/connection/browser";
+import { ConnectionManager } from "@/features/connection/connection-manager";
+import { TradingScreen, type TradingActions } from "@/features/trading/TradingScreen";
+import { TradingStore } from "@/features/trading/trading-store";
+import { ApiError } from "@/lib/api-client";
+import { systemClock } from "@/lib/clock";
+import { useFrameStore } from "@/lib/frame-store";
+import { navigate } from "@/lib/router";
+import { recallConfig, rememberConfig, standardConfig } from "@/lib/sim-config";
+import { storageKeys } from "@/lib/storage";
+import type { Scenario } from "@/protocol";
+import { Layout } from "./Layout";
+import type { Services } from "./services";
+
+interface Props {
+  sim: string;
+  services: Services;
+  username: string;
+  onLogout: () => void;
+  onSignedOut: (error: ApiError) => boolean;
+}
+
+/** One simulator: its stream (connection feature) feeding its trading screen (trading feature). */
+export function SimulatorRoute({ sim, services, username, onLogout, onSignedOut }: Props) {
+  const { api, storage, auth } = services;
+  const knownConfig = recallConfig(storage, sim);
+  const config = knownConfig ?? standardConfig("calm");
+
+  const { store, manager } = useMemo(() => {
+    const store = new TradingStore();
+    const manager = new ConnectionManager({
+      sim,
+      sink: store,
+      clock: systemClock,
+      random: Math.random,
+      storage,
+      fetchTicket: async (id) => (await api.ticket(id)).ticket,
+      openSocket: openGatewaySocket,
+      network: browserNetwork,
+    });
+    return { store, manager };
+  }, [sim, api, storage]);
+
+  useEffect(() => {
+    storage.setItem(storageKeys.simulator, sim);
+    if (!knownConfig) store.notice("This simulator was started elsewhere: prices and limits are assumed to be the standard ones.");
+    manager.start();
+    const persist = () => manager.persistNow();
+    window.addEventListener("pagehide", persist);
+    Object.assign(window, { __tradesim: { manager, store } });
+    return () => {
+      window.removeEventListener("pagehide", persist);
+      manager.dispose();
+    };
+    // The config check runs once per simulator.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [manager, store, sim, storage]);
+
+  const view = useFrameStore(manager.view);
+
+  useEffect(() => {
+    if (view.phase === "expired") auth.signOut(view.message ?? "Your session has expired; log in again.");
+  }, [view.phase, view.message, auth]);
+
+  const refuse = (reason: string) => store.notice(reason);
+  const actions: TradingActions = {
+    submit: (entry) => {
+      store.orderSent(entry);
+      const gate = manager.submitOrder(entry);
+      if (!gate.ok) refuse(gate.reason);
+    },
+    cancel: (row) => {
+      const order = row.clientOrderId ? { client_order_id: row.clientOrderId } : { order_id: row.orderId ?? 0 };
+      const gate = manager.request({ type: "cancel", sim, order, request_id: null });
+      if (!gate.ok) refuse(gate.reason);
+    },
+    amend: (row, qty, price) => {
+      const order = row.clientOrderId ? { client_order_id: row.clientOrderId } : { order_id: row.orderId ?? 0 };
+      const gate = manager.request({ type: "amend", sim, order, qty, price, request_id: null });
+      if (!gate.ok) refuse(gate.reason);
+    },
+    setSpeed: (speed) => {
+      const gate = manager.request({ type: "set_speed", sim, speed });
+      if (!gate.ok) refuse(gate.reason);
+    },
+    stop: async () => {
+      try {
+        await api.stopSimulator(sim);
+        storage.removeItem(storageKeys.simulator);
+        navigate("/");
+      } catch (error) {
+        if (!(error instanceof ApiError && onSignedOut(error))) refuse(error instanceof Error ? error.message : "Could not stop it; try again.");
+      }
+    },
+    restart: async (scenario: Scenario) => {
+      try {
+        const storedSession = storage.getItem(storageKeys.session);
+        const sessions = await api.listSessions();
+        const session =
+          sessions.sessions.find((entry) => entry.id === storedSession && entry.state === "active") ??
+          sessions.sessions.find((entry) => entry.state === "active") ??
+          (await api.createSession());
+        storage.setItem(storageKeys.session, session.id);
+        const next = standardConfig(scenario);
+        const started = await api.startSimulator({ session_id: session.id, config: next, seed: null, speed: view.speed ?? "1x" });
+        rememberConfig(storage, started.id, next);
+        navigate(`/sim/${started.id}`);
+      } catch (error) {
+        if (!(error instanceof ApiError && onSignedOut(error))) refuse(error instanceof Error ? error.message : "Could not start it; try again.");
+      }
+    },
+  };
+
+  const gate = manager.orderGate();
+  const live = view.phase === "live";
+  return (
+    <Layout
+      username={username}
+      onLogout={onLogout}
+      status={<ConnectionIndicator manager={manager} />}
+      footer={<StreamStatus manager={manager} />}
+    >
+      {view.phase === "stopped" ? (
+        <section className="panel center">
+          <h2>This simulator is stopped</h2>
+          <p className="muted">{view.message}</p>
+          <button type="button" className="primary" onClick={() => navigate("/")}>
+            Back to home
+          </button>
+        </section>
+      ) : view.lastSeq === 0 && (view.phase === "connecting" || view.phase === "syncing") ? (
+        <section className="panel center" data-testid="loading">
+          <p className="muted">Connecting to the simulator…</p>
+        </section>
+      ) : (
+        <TradingScreen
+          store={store}
+          config={config}
+          link={{ gate, inFlight: view.inFlight, stale: !live || view.stale, live, simState: view.simState, speed: view.speed }}
+          actions={actions}
+        />
+      )}
+    </Layout>
+  );
+}

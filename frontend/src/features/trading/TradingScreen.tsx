@@ -1,0 +1,142 @@
+import { lazy, Suspense, useMemo, useState } from "react";
+import { useFrameStore } from "@/lib/frame-store";
+import type { OrderEntry as Entry, Scenario, SimConfig, SimState, Speed } from "@/protocol";
+import { Blotter, type InFlight } from "./Blotter";
+import type { OrderRow } from "./blotter";
+import { Ladder } from "./Ladder";
+import { OrderEntry, type PickedPrice } from "./OrderEntry";
+import { SimControls } from "./SimControls";
+import { Tape } from "./Tape";
+import type { TradingStore } from "./trading-store";
+
+// The chart library is most of the JavaScript: it loads after the screen is up.
+const CandleChart = lazy(() => import("./CandleChart"));
+
+export interface LinkInfo {
+  gate: { ok: boolean; reason?: string };
+  inFlight: InFlight[];
+  /** Not live: what is shown is the last known state. */
+  stale: boolean;
+  live: boolean;
+  simState: SimState | null;
+  speed: Speed | null;
+}
+
+export interface TradingActions {
+  submit: (entry: Entry) => void;
+  cancel: (row: OrderRow) => void;
+  amend: (row: OrderRow, qty: number | null, price: number | null) => void;
+  setSpeed: (speed: Speed) => void;
+  stop: () => void;
+  restart: (scenario: Scenario) => void;
+}
+
+interface Props {
+  store: TradingStore;
+  config: SimConfig;
+  link: LinkInfo;
+  actions: TradingActions;
+}
+
+/** The trading screen: chart, depth ladder, tape, order entry, blotter and simulator controls. */
+export function TradingScreen({ store, config, link, actions }: Props) {
+  const state = useFrameStore(store.snapshot);
+  const [instrument, setInstrument] = useState(0);
+  const [interval, setCandleInterval] = useState<"1s" | "1m">("1s");
+  const [picked, setPicked] = useState<PickedPrice | null>(null);
+  const instrumentConfig = config.instruments[instrument] ?? config.instruments[0]!;
+  const decimals = instrumentConfig.price_decimals;
+  const book = state.books[instrument];
+  const ordersHere = useMemo(() => state.openOrders.filter((order) => order.instrument === instrument), [state.openOrders, instrument]);
+  const position = state.account?.positions.find((entry) => entry.instrument === instrument);
+  const working = (side: "buy" | "sell") =>
+    ordersHere.filter((order) => order.side === side).reduce((sum, order) => sum + order.leavesQty, 0);
+  const context = {
+    instrument,
+    config: instrumentConfig,
+    account: config.account,
+    referencePrice: book?.lastTradePrice ?? instrumentConfig.reference_price,
+    position: position?.qty ?? 0,
+    workingBuy: working("buy"),
+    workingSell: working("sell"),
+    buyingPower: state.account?.buying_power ?? null,
+    nowMs: state.timeMs,
+    halted: book?.halted ?? false,
+  };
+  const symbol = (index: number) => config.instruments[index]?.symbol ?? `#${index}`;
+
+  return (
+    <div className="trading">
+      <div className="toolbar">
+        {config.instruments.length > 1 ? (
+          <select aria-label="instrument" value={instrument} onChange={(event) => setInstrument(Number(event.target.value))}>
+            {config.instruments.map((entry, index) => (
+              <option key={entry.symbol} value={index}>
+                {entry.symbol}
+              </option>
+            ))}
+          </select>
+        ) : (
+          <strong className="symbol">{instrumentConfig.symbol}</strong>
+        )}
+        <span className="last" data-testid="last-price">
+          {book?.lastTradePrice != null ? (book.lastTradePrice / 10 ** decimals).toFixed(decimals) : "—"}
+        </span>
+        {book?.halted && <span className="badge warn">halted</span>}
+        <span className="muted">{config.scenario.replace("_", " ")}</span>
+        <SimControls
+          simState={link.simState}
+          speed={link.speed}
+          scenario={config.scenario}
+          canControl={link.live}
+          onSpeed={actions.setSpeed}
+          onStop={actions.stop}
+          onRestart={actions.restart}
+        />
+      </div>
+      <section className="panel chart-panel">
+        <header>
+          <h3>Candles</h3>
+          <div className="tabs">
+            {(["1s", "1m"] as const).map((option) => (
+              <button key={option} type="button" aria-selected={interval === option} onClick={() => setCandleInterval(option)}>
+                {option}
+              </button>
+            ))}
+          </div>
+          <a className="muted attribution" href="https://www.tradingview.com/" target="_blank" rel="noreferrer">
+            Charts by TradingView
+          </a>
+        </header>
+        <Suspense fallback={<p className="muted pad">Loading chart…</p>}>
+          <CandleChart candles={store.candles(instrument, interval)} version={state.candleVersion} decimals={decimals} />
+        </Suspense>
+      </section>
+      <Ladder book={book} orders={ordersHere} tick={instrumentConfig.tick_size} decimals={decimals} onPickPrice={(price, side) => setPicked({ price, side })} />
+      <Tape trades={state.tape} decimals={decimals} />
+      <OrderEntry context={context} gate={link.gate} picked={picked} onSubmit={actions.submit} />
+      <Blotter
+        openOrders={state.openOrders}
+        doneOrders={state.doneOrders}
+        fills={state.fills}
+        account={state.account}
+        inFlight={link.inFlight}
+        decimals={decimals}
+        symbol={symbol}
+        stale={link.stale}
+        canAct={link.gate.ok}
+        onCancel={actions.cancel}
+        onAmend={actions.amend}
+      />
+      {state.notices.length > 0 && (
+        <div className="notices" role="status">
+          {state.notices.map((text, index) => (
+            <p key={index} className="notice warn">
+              {text}
+            </p>
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}
