@@ -51,3 +51,36 @@ host: guest ## Run one simulator host on 127.0.0.1:8090 against the local Postgr
 dev: guest ## Run the whole system locally (database, simulator hosts, local API gateway, SPA) at http://127.0.0.1:8080
 	$(CARGO) build --locked --release -p tradesim-host -p tradesim-devstack
 	$(or $(CARGO_TARGET_DIR),target)/release/tradesim-dev
+
+# ---- the SPA (frontend/, docs/frontend.md) ----
+.PHONY: frontend frontend-test ts-check ts-generate chromium e2e
+FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/scripts -type f 2>/dev/null)
+
+test: ts-check frontend-test e2e
+dev: frontend
+bench: frontend
+
+frontend/node_modules/.installed: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	@touch $@
+
+frontend/dist/index.html: frontend/node_modules/.installed $(FRONTEND_SOURCES)
+	cd frontend && npm run build
+
+frontend: frontend/dist/index.html ## Build the SPA into frontend/dist (when stale) and print its initial JavaScript size
+
+frontend-test: frontend/node_modules/.installed ## The SPA's typecheck (tsc) and unit tests (vitest)
+	cd frontend && npx tsc --noEmit -p tsconfig.json && npx vitest run
+
+ts-check: setup ## Fail if frontend/src/protocol/generated differs from what the Rust types generate
+	$(CARGO) test --locked -p tradesim-control --features ts --test typescript
+
+ts-generate: setup ## Regenerate frontend/src/protocol/generated from the Rust types (ts-rs)
+	TRADESIM_WRITE_TS=1 $(CARGO) test --locked -p tradesim-control --features ts --test typescript
+
+chromium: ## Debian's Chromium for the browser tests (idempotent)
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+e2e: guest frontend chromium ## Browser tests: the SPA in Chromium against a real tradesim-dev; screenshots and figures in frontend/e2e/artifacts
+	$(CARGO) build --locked -p tradesim-host -p tradesim-devstack
+	cd frontend && npx vitest run --config vitest.e2e.config.ts

@@ -1,4 +1,5 @@
 import { useEffect, useMemo } from "react";
+import type { LinkInfo } from "@/features/trading/TradingScreen";
 import { ConnectionIndicator, StreamStatus } from "@/features/connection/ConnectionIndicator";
 import { browserNetwork, openGatewaySocket } from "@/features/connection/browser";
 import { ConnectionManager } from "@/features/connection/connection-manager";
@@ -25,8 +26,8 @@ interface Props {
 /** One simulator: its stream (connection feature) feeding its trading screen (trading feature). */
 export function SimulatorRoute({ sim, services, username, onLogout, onSignedOut }: Props) {
   const { api, storage, auth } = services;
-  const knownConfig = recallConfig(storage, sim);
-  const config = knownConfig ?? standardConfig("calm");
+  const knownConfig = useMemo(() => recallConfig(storage, sim), [storage, sim]);
+  const config = useMemo(() => knownConfig ?? standardConfig("calm"), [knownConfig]);
 
   const { store, manager } = useMemo(() => {
     const store = new TradingStore();
@@ -49,14 +50,13 @@ export function SimulatorRoute({ sim, services, username, onLogout, onSignedOut 
     manager.start();
     const persist = () => manager.persistNow();
     window.addEventListener("pagehide", persist);
+    // A handle for the browser tests' figures (docs/frontend.md); nothing in the app reads it.
     Object.assign(window, { __tradesim: { manager, store } });
     return () => {
       window.removeEventListener("pagehide", persist);
       manager.dispose();
     };
-    // The config check runs once per simulator.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [manager, store, sim, storage]);
+  }, [manager, store, sim, storage, knownConfig]);
 
   const view = useFrameStore(manager.view);
 
@@ -64,8 +64,9 @@ export function SimulatorRoute({ sim, services, username, onLogout, onSignedOut 
     if (view.phase === "expired") auth.signOut(view.message ?? "Your session has expired; log in again.");
   }, [view.phase, view.message, auth]);
 
-  const refuse = (reason: string) => store.notice(reason);
-  const actions: TradingActions = {
+  const actions = useMemo((): TradingActions => {
+    const refuse = (reason: string) => store.notice(reason);
+    return {
     submit: (entry) => {
       store.orderSent(entry);
       const gate = manager.submitOrder(entry);
@@ -104,17 +105,23 @@ export function SimulatorRoute({ sim, services, username, onLogout, onSignedOut 
           (await api.createSession());
         storage.setItem(storageKeys.session, session.id);
         const next = standardConfig(scenario);
-        const started = await api.startSimulator({ session_id: session.id, config: next, seed: null, speed: view.speed ?? "1x" });
+        const speed = manager.view.current().speed ?? "1x";
+        const started = await api.startSimulator({ session_id: session.id, config: next, seed: null, speed });
         rememberConfig(storage, started.id, next);
         navigate(`/sim/${started.id}`);
       } catch (error) {
         if (!(error instanceof ApiError && onSignedOut(error))) refuse(error instanceof Error ? error.message : "Could not start it; try again.");
       }
     },
-  };
+    };
+  }, [manager, store, api, storage, sim, onSignedOut]);
 
-  const gate = manager.orderGate();
-  const live = view.phase === "live";
+  // The screen re-renders on what changes its behaviour, not on every seq.
+  const { phase, stale, inFlight, simState, speed } = view;
+  const link = useMemo((): LinkInfo => {
+    const live = phase === "live";
+    return { gate: manager.orderGate(), inFlight, stale: !live || stale, live, simState, speed };
+  }, [manager, phase, stale, inFlight, simState, speed]);
   return (
     <Layout
       username={username}
@@ -138,7 +145,7 @@ export function SimulatorRoute({ sim, services, username, onLogout, onSignedOut 
         <TradingScreen
           store={store}
           config={config}
-          link={{ gate, inFlight: view.inFlight, stale: !live || view.stale, live, simState: view.simState, speed: view.speed }}
+          link={link}
           actions={actions}
         />
       )}

@@ -252,14 +252,19 @@ describe("ConnectionManager", () => {
     expect(h.manager.view.current().phase).toBe("reconnecting");
   });
 
-  it("measures the round trip with its own pings", async () => {
+  it("measures the round trip with its own pings: one on going live, then one per heartbeat", async () => {
     const h = harness();
     const socket = await goLive(h, 10);
-    await vi.advanceTimersByTimeAsync(5_000);
-    const ping = socket.ofType("ping")[0]!;
+    const first = socket.ofType("ping")[0]!;
     await vi.advanceTimersByTimeAsync(40);
-    socket.receive({ type: "pong", nonce: ping.nonce });
+    socket.receive({ type: "pong", nonce: first.nonce });
     expect(h.manager.view.current().rttMs).toBe(40);
+    // The heartbeat runs from the socket's open: the next ping is due 5 s after it.
+    await vi.advanceTimersByTimeAsync(4_960);
+    const second = socket.ofType("ping")[1]!;
+    await vi.advanceTimersByTimeAsync(15);
+    socket.receive({ type: "pong", nonce: second.nonce });
+    expect(h.manager.view.current().rttMs).toBe(15);
   });
 
   it("marks an unacknowledged order unknown on a drop, retries it with the same id after resume, and unlocks on its ack", async () => {

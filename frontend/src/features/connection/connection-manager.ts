@@ -123,6 +123,8 @@ export class ConnectionManager {
   private simState: SimState | null = null;
   private speed: Speed | null = null;
   private readonly inFlight = new Map<string, InFlightOrder>();
+  /** The published copy of `inFlight`, rebuilt only when it changes so the screen can skip re-rendering. */
+  private inFlightView: InFlightOrder[] = [];
   private message: string | null = null;
   private stale = false;
 
@@ -216,6 +218,7 @@ export class ConnectionManager {
     const gate = this.orderGate();
     if (!gate.ok) return gate;
     this.inFlight.set(entry.client_order_id, { entry, state: "sending" });
+    this.inFlightChanged();
     this.send({ type: "order", sim: this.options.sim, order: entry });
     this.publish();
     return gate;
@@ -223,11 +226,11 @@ export class ConnectionManager {
 
   /** Cancels, amends and speed changes: sent only on a live link (they have no idempotency key). */
   request(message: ClientMessage): Gate {
-    const gate = this.orderGate();
-    if (!gate.ok && message.type !== "set_speed") return gate;
-    if (message.type === "set_speed" && this.phase !== "live") return { ok: false, reason: "Not connected." };
-    this.send(message);
-    return { ok: true };
+    // A speed change is not an order: it needs the link up, not a fresh heartbeat or settled orders.
+    const gate: Gate =
+      message.type === "set_speed" && this.phase === "live" ? { ok: true } : this.orderGate();
+    if (gate.ok) this.send(message);
+    return gate;
   }
 
   /** Writes the last applied seq with the state it describes (also called when the page is hidden or closed). */
@@ -301,7 +304,7 @@ export class ConnectionManager {
   /** The link is gone: orders without an ack become unknown, and the next attempt is scheduled. */
   private dropLink(reason: string, immediately = false): void {
     this.closeSocket();
-    for (const order of this.inFlight.values()) order.state = "unknown";
+    this.markInFlightUnknown();
     this.persistNow();
     if (immediately) {
       this.message = reason;
@@ -324,7 +327,7 @@ export class ConnectionManager {
   private goOffline(): void {
     this.closeSocket();
     this.retryTimer.cancel();
-    for (const order of this.inFlight.values()) order.state = "unknown";
+    this.markInFlightUnknown();
     this.retryAt = null;
     this.message = "Your browser is offline; reconnecting when the network returns.";
     this.setPhase("offline");
@@ -411,7 +414,7 @@ export class ConnectionManager {
         this.onSnapshotChunk(message);
         return;
       case "order_ack":
-        this.inFlight.delete(message.client_order_id);
+        if (this.inFlight.delete(message.client_order_id)) this.inFlightChanged();
         this.options.sink.orderAck(message.client_order_id, message.outcome);
         this.publish();
         return;
@@ -489,7 +492,7 @@ export class ConnectionManager {
       this.orderRetryTimer.arm(retryAfter, () => this.resendInFlight());
     } else if (message.code === "unavailable") {
       this.closeSocket();
-      for (const order of this.inFlight.values()) order.state = "unknown";
+      this.markInFlightUnknown();
       this.scheduleRetry(message.message);
       return;
     }
@@ -503,6 +506,17 @@ export class ConnectionManager {
     this.message = null;
     this.setPhase("live");
     this.resendInFlight();
+    // A first round trip at once, rather than after a whole heartbeat interval.
+    this.ping();
+  }
+
+  private markInFlightUnknown(): void {
+    for (const order of this.inFlight.values()) order.state = "unknown";
+    this.inFlightChanged();
+  }
+
+  private inFlightChanged(): void {
+    this.inFlightView = [...this.inFlight.values()].map((order) => ({ ...order }));
   }
 
   private resendInFlight(): void {
@@ -545,7 +559,7 @@ export class ConnectionManager {
       stale: this.stale,
       simState: this.simState,
       speed: this.speed,
-      inFlight: [...this.inFlight.values()].map((order) => ({ ...order })),
+      inFlight: this.inFlightView,
       message: this.message,
     };
   }

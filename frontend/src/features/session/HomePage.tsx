@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { ApiError, type ApiClient } from "@/lib/api-client";
+import { DataTable, type Column } from "@/lib/DataTable";
 import { rememberConfig, SCENARIOS, standardConfig } from "@/lib/sim-config";
 import { storageKeys, type KeyValueStorage } from "@/lib/storage";
 import type { Scenario, Session, Simulator, Speed } from "@/protocol";
@@ -97,6 +98,30 @@ export function HomePage({ api, storage, onOpen, onSignedOut }: Props) {
   };
 
   const running = simulators?.filter((sim) => sim.state !== "stopped") ?? [];
+  const simulatorColumns: Column<Simulator>[] = [
+    { title: "Simulator", cell: (sim) => `${sim.id.slice(0, 16)}…`, tone: () => "mono" },
+    { title: "State", cell: (sim) => sim.state },
+    { title: "Started", cell: (sim) => new Date(sim.created_at_ms).toLocaleTimeString() },
+    {
+      title: "",
+      tone: () => "actions",
+      cell: (sim) => (
+        <>
+          <button type="button" onClick={() => onOpen(sim.id)}>
+            Open
+          </button>
+          <button type="button" className="danger" onClick={() => void stop(sim.id)}>
+            Stop
+          </button>
+        </>
+      ),
+    },
+  ];
+  const sessionColumns: Column<Session>[] = [
+    { title: "Session", cell: (session) => `${session.id.slice(0, 16)}…`, tone: () => "mono" },
+    { title: "State", cell: (session) => session.state, tone: (session) => (session.state === "active" ? "up" : "muted") },
+    { title: "Idle deadline", cell: (session) => new Date(session.idle_deadline_ms).toLocaleTimeString() },
+  ];
 
   return (
     <main className="home">
@@ -150,33 +175,7 @@ export function HomePage({ api, storage, onOpen, onSignedOut }: Props) {
         ) : running.length === 0 ? (
           <p className="muted">None yet: start one above.</p>
         ) : (
-          <table className="grid" data-testid="simulators">
-            <thead>
-              <tr>
-                <th>Simulator</th>
-                <th>State</th>
-                <th>Started</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {running.map((sim) => (
-                <tr key={sim.id}>
-                  <td className="mono">{sim.id.slice(0, 16)}…</td>
-                  <td>{sim.state}</td>
-                  <td>{new Date(sim.created_at_ms).toLocaleTimeString()}</td>
-                  <td className="actions">
-                    <button type="button" onClick={() => onOpen(sim.id)}>
-                      Open
-                    </button>
-                    <button type="button" className="danger" onClick={() => void stop(sim.id)}>
-                      Stop
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable testId="simulators" compact={false} columns={simulatorColumns} rows={running} rowKey={(sim) => sim.id} />
         )}
       </section>
 
@@ -186,24 +185,7 @@ export function HomePage({ api, storage, onOpen, onSignedOut }: Props) {
           <p className="muted">Loading…</p>
         ) : (
           <>
-            <table className="grid">
-              <thead>
-                <tr>
-                  <th>Session</th>
-                  <th>State</th>
-                  <th>Idle deadline</th>
-                </tr>
-              </thead>
-              <tbody>
-                {sessions.slice(0, 8).map((session) => (
-                  <tr key={session.id}>
-                    <td className="mono">{session.id.slice(0, 16)}…</td>
-                    <td className={session.state === "active" ? "up" : "muted"}>{session.state}</td>
-                    <td>{new Date(session.idle_deadline_ms).toLocaleTimeString()}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <DataTable compact={false} columns={sessionColumns} rows={sessions.slice(0, 8)} rowKey={(session) => session.id} />
             {!activeSession && <p className="muted">No active session: starting a simulator opens one.</p>}
             <button type="button" onClick={() => void newSession()}>
               New session

@@ -1,6 +1,7 @@
-import { useState } from "react";
+import { memo, useState } from "react";
 import { formatMoney, formatPrice, formatSimTime, parsePrice } from "@/lib/format";
-import type { AccountUpdate, OrderEntry } from "@/protocol";
+import { DataTable, toneOf, type Column } from "@/lib/DataTable";
+import type { AccountUpdate, OrderEntry, PositionView } from "@/protocol";
 import { rowFromEntry, type Fill, type OrderRow } from "./blotter";
 
 export interface InFlight {
@@ -32,7 +33,7 @@ function describeType(row: OrderRow): string {
 }
 
 /** Open orders (cancel, amend), fills, positions with P&L, and finished orders. */
-export function Blotter(props: Props) {
+export const Blotter = memo(function Blotter(props: Props) {
   const [tab, setTab] = useState<Tab>("orders");
   const [amending, setAmending] = useState<{ key: string; qty: string; price: string } | null>(null);
   const { decimals, symbol, stale, canAct } = props;
@@ -63,6 +64,36 @@ export function Blotter(props: Props) {
   };
 
   const account = props.account;
+  const fillColumns: Column<Fill>[] = [
+    { title: "time", cell: (fill) => formatSimTime(fill.timeMs), tone: () => "muted" },
+    { title: "order", cell: (fill) => fill.orderId, tone: () => "mono muted" },
+    { title: "side", cell: (fill) => fill.side, tone: (fill) => toneOf(fill.side) },
+    { title: "price", numeric: true, cell: (fill) => formatPrice(fill.price, decimals) },
+    { title: "qty", numeric: true, cell: (fill) => fill.qty },
+    { title: "fee", numeric: true, cell: (fill) => formatMoney(fill.fee, decimals) },
+    { title: "liq", cell: (fill) => fill.liquidity },
+  ];
+  const positionColumns: Column<PositionView>[] = [
+    { title: "instrument", cell: (position) => symbol(position.instrument) },
+    { title: "qty", numeric: true, cell: (position) => position.qty, tone: (position) => toneOf(position.qty) },
+    { title: "avg", numeric: true, cell: (position) => formatPrice(position.avg_price, decimals) },
+    { title: "mark", numeric: true, cell: (position) => formatPrice(position.mark_price, decimals) },
+    { title: "realized", numeric: true, cell: (position) => formatMoney(position.realized_pnl, decimals), tone: (position) => toneOf(position.realized_pnl) },
+    { title: "unrealized", numeric: true, cell: (position) => formatMoney(position.unrealized_pnl, decimals), tone: (position) => toneOf(position.unrealized_pnl) },
+  ];
+  const historyColumns: Column<OrderRow>[] = [
+    { title: "id", cell: (row) => row.orderId ?? "—", tone: () => "mono muted" },
+    { title: "side", cell: (row) => row.side, tone: (row) => toneOf(row.side) },
+    { title: "type", cell: describeType },
+    { title: "price", numeric: true, cell: (row) => formatPrice(row.price, decimals) },
+    { title: "qty", numeric: true, cell: (row) => row.qty },
+    { title: "filled", numeric: true, cell: (row) => row.cumQty },
+    { title: "avg", numeric: true, cell: (row) => formatPrice(row.avgPrice, decimals) },
+    {
+      title: "status",
+      cell: (row) => `${row.status}${row.note ? ` — ${row.note}` : row.rejectReason ? ` (${row.rejectReason.replaceAll("_", " ")})` : ""}`,
+    },
+  ];
   return (
     <section className={`panel blotter${stale ? " stale" : ""}`} data-testid="blotter">
       <header>
@@ -152,92 +183,12 @@ export function Blotter(props: Props) {
             </tbody>
           </table>
         )}
-        {tab === "fills" && (
-          <table className="grid compact" data-testid="fills">
-            <thead>
-              <tr>
-                <th>time</th>
-                <th>order</th>
-                <th>side</th>
-                <th className="num">price</th>
-                <th className="num">qty</th>
-                <th className="num">fee</th>
-                <th>liq</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.fills.map((fill) => (
-                <tr key={fill.seq}>
-                  <td className="muted">{formatSimTime(fill.timeMs)}</td>
-                  <td className="mono muted">{fill.orderId}</td>
-                  <td className={fill.side === "buy" ? "up" : "down"}>{fill.side}</td>
-                  <td className="num">{formatPrice(fill.price, decimals)}</td>
-                  <td className="num">{fill.qty}</td>
-                  <td className="num">{formatMoney(fill.fee, decimals)}</td>
-                  <td>{fill.liquidity}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        {tab === "fills" && <DataTable testId="fills" columns={fillColumns} rows={props.fills} rowKey={(fill) => fill.seq} />}
         {tab === "positions" && (
-          <table className="grid compact" data-testid="positions">
-            <thead>
-              <tr>
-                <th>instrument</th>
-                <th className="num">qty</th>
-                <th className="num">avg</th>
-                <th className="num">mark</th>
-                <th className="num">realized</th>
-                <th className="num">unrealized</th>
-              </tr>
-            </thead>
-            <tbody>
-              {(account?.positions ?? []).map((position) => (
-                <tr key={position.instrument}>
-                  <td>{symbol(position.instrument)}</td>
-                  <td className={`num ${position.qty > 0 ? "up" : position.qty < 0 ? "down" : ""}`}>{position.qty}</td>
-                  <td className="num">{formatPrice(position.avg_price, decimals)}</td>
-                  <td className="num">{formatPrice(position.mark_price, decimals)}</td>
-                  <td className={`num ${position.realized_pnl >= 0 ? "up" : "down"}`}>{formatMoney(position.realized_pnl, decimals)}</td>
-                  <td className={`num ${position.unrealized_pnl >= 0 ? "up" : "down"}`}>{formatMoney(position.unrealized_pnl, decimals)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable testId="positions" columns={positionColumns} rows={account?.positions ?? []} rowKey={(position) => position.instrument} />
         )}
         {tab === "history" && (
-          <table className="grid compact" data-testid="history">
-            <thead>
-              <tr>
-                <th>id</th>
-                <th>side</th>
-                <th>type</th>
-                <th className="num">price</th>
-                <th className="num">qty</th>
-                <th className="num">filled</th>
-                <th className="num">avg</th>
-                <th>status</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.doneOrders.map((row) => (
-                <tr key={row.key} title={row.note ?? ""}>
-                  <td className="mono muted">{row.orderId ?? "—"}</td>
-                  <td className={row.side === "buy" ? "up" : "down"}>{row.side}</td>
-                  <td>{describeType(row)}</td>
-                  <td className="num">{formatPrice(row.price, decimals)}</td>
-                  <td className="num">{row.qty}</td>
-                  <td className="num">{row.cumQty}</td>
-                  <td className="num">{formatPrice(row.avgPrice, decimals)}</td>
-                  <td>
-                    {row.status}
-                    {row.note ? ` — ${row.note}` : row.rejectReason ? ` (${row.rejectReason.replaceAll("_", " ")})` : ""}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable testId="history" columns={historyColumns} rows={props.doneOrders} rowKey={(row) => row.key} rowTitle={(row) => row.note ?? ""} />
         )}
       </div>
       <footer className="account" data-testid="account">
@@ -262,4 +213,4 @@ export function Blotter(props: Props) {
       </footer>
     </section>
   );
-}
+});

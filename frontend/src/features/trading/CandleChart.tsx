@@ -1,4 +1,4 @@
-import { useEffect, useRef } from "react";
+import { memo, useEffect, useRef } from "react";
 import { CandlestickSeries, createChart, type IChartApi, type ISeriesApi, type UTCTimestamp } from "lightweight-charts";
 import type { Candle } from "@/protocol";
 import { formatSimTime } from "@/lib/format";
@@ -10,8 +10,10 @@ interface Props {
   decimals: number;
 }
 
+const REDRAW_MS = 250;
+
 /** Candles drawn by TradingView's lightweight-charts (loaded lazily; its logo is the attribution it asks for). */
-export default function CandleChart({ candles, version, decimals }: Props) {
+function CandleChart({ candles, version, decimals }: Props) {
   const container = useRef<HTMLDivElement>(null);
   const chart = useRef<IChartApi | null>(null);
   const series = useRef<ISeriesApi<"Candlestick"> | null>(null);
@@ -46,7 +48,24 @@ export default function CandleChart({ candles, version, decimals }: Props) {
     };
   }, [decimals]);
 
+  const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const latest = useRef(candles);
+  latest.current = candles;
+
+  useEffect(() => () => {
+    if (pending.current) clearTimeout(pending.current);
+  }, []);
+
+  // Candles close up to 100 times a second at 100x; the chart redraws at most every REDRAW_MS.
   useEffect(() => {
+    if (pending.current) return;
+    pending.current = setTimeout(() => {
+      pending.current = null;
+      draw(latest.current);
+    }, REDRAW_MS);
+  }, [candles, version]);
+
+  const draw = (candles: readonly Candle[]) => {
     const target = series.current;
     if (!target) return;
     const bar = (candle: Candle) => ({
@@ -60,7 +79,9 @@ export default function CandleChart({ candles, version, decimals }: Props) {
     if (drawn.current === 0 || candles.length < drawn.current) target.setData(candles.map(bar));
     else for (const candle of candles.slice(drawn.current)) target.update(bar(candle));
     drawn.current = candles.length;
-  }, [candles, version]);
+  };
 
   return <div className="chart" ref={container} data-testid="chart" />;
 }
+
+export default memo(CandleChart);

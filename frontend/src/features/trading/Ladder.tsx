@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from "react";
+import { memo, useEffect, useMemo, useRef, useState } from "react";
 import { formatPrice } from "@/lib/format";
 import type { Side } from "@/protocol";
 import type { OrderRow } from "./blotter";
@@ -26,7 +26,7 @@ interface Mine {
 }
 
 /** A price ladder with one row per tick, virtualized: only the rows in view are in the DOM. */
-export function Ladder({ book, orders, tick, decimals, onPickPrice }: Props) {
+export const Ladder = memo(function Ladder({ book, orders, tick, decimals, onPickPrice }: Props) {
   const viewport = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
   const [height, setHeight] = useState(400);
@@ -146,4 +146,4 @@ export function Ladder({ book, orders, tick, decimals, onPickPrice }: Props) {
       </div>
     </section>
   );
-}
+});

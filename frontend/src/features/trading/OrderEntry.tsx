@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from "react";
+import { memo, useEffect, useState, type FormEvent } from "react";
 import { formatPrice } from "@/lib/format";
 import type { OrderEntry as Entry, Side } from "@/protocol";
 import {
@@ -49,7 +49,7 @@ const TYPE_LABELS: Record<OrderForm["type"], string> = {
  * sending; blocked (with the reason) while the link cannot carry an order safely.
  * Keys, outside a text field: B buy, S sell, L limit, M market, Esc clear; Ctrl+Enter sends.
  */
-export function OrderEntry({ context, gate, picked, onSubmit }: Props) {
+export const OrderEntry = memo(function OrderEntry({ context, gate, picked, onSubmit }: Props) {
   const [form, setForm] = useState<OrderForm>(initialForm);
   const [errors, setErrors] = useState<FieldErrors>({});
   const decimals = context.config.price_decimals;
@@ -211,4 +211,4 @@ export function OrderEntry({ context, gate, picked, onSubmit }: Props) {
       </form>
     </section>
   );
-}
+});

@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { memo, useState } from "react";
 import { SCENARIOS } from "@/lib/sim-config";
 import type { Scenario, SimState, Speed } from "@/protocol";
 
@@ -15,7 +15,7 @@ interface Props {
 }
 
 /** Pause, speed, scenario (a new simulator: a running market cannot change its scenario) and stop. */
-export function SimControls({ simState, speed, scenario, canControl, onSpeed, onStop, onRestart }: Props) {
+export const SimControls = memo(function SimControls({ simState, speed, scenario, canControl, onSpeed, onStop, onRestart }: Props) {
   const [nextScenario, setNextScenario] = useState<Scenario>(scenario);
   const paused = speed === "paused";
   return (
@@ -50,4 +50,4 @@ export function SimControls({ simState, speed, scenario, canControl, onSpeed, on
       </button>
     </div>
   );
-}
+});

@@ -1,33 +1,23 @@
+import { memo } from "react";
+import { DataTable, type Column } from "@/lib/DataTable";
 import { formatPrice, formatSimTime } from "@/lib/format";
 import type { TapeTrade } from "./trading-store";
 
-export function Tape({ trades, decimals }: { trades: TapeTrade[]; decimals: number }) {
+export const Tape = memo(function Tape({ trades, decimals }: { trades: TapeTrade[]; decimals: number }) {
+  const columns: Column<TapeTrade>[] = [
+    { title: "time", cell: (trade) => formatSimTime(trade.timeMs), tone: () => "muted" },
+    { title: "price", numeric: true, cell: (trade) => formatPrice(trade.price, decimals), tone: (trade) => (trade.aggressor === "buy" ? "up" : "down") },
+    { title: "qty", numeric: true, cell: (trade) => trade.qty },
+  ];
   return (
     <section className="panel tape" data-testid="tape">
       <header>
         <h3>Trades</h3>
       </header>
       <div className="scroll">
-        <table className="grid compact">
-          <thead>
-            <tr>
-              <th>time</th>
-              <th className="num">price</th>
-              <th className="num">qty</th>
-            </tr>
-          </thead>
-          <tbody>
-            {trades.map((trade) => (
-              <tr key={trade.seq} className={trade.aggressor === "buy" ? "up" : "down"}>
-                <td className="muted">{formatSimTime(trade.timeMs)}</td>
-                <td className="num">{formatPrice(trade.price, decimals)}</td>
-                <td className="num">{trade.qty}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable columns={columns} rows={trades} rowKey={(trade) => trade.seq} />
         {trades.length === 0 && <p className="muted pad">No trades yet.</p>}
       </div>
     </section>
   );
-}
+});

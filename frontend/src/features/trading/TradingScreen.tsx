@@ -1,4 +1,4 @@
-import { lazy, Suspense, useMemo, useState } from "react";
+import { lazy, memo, Suspense, useCallback, useMemo, useState } from "react";
 import { useFrameStore } from "@/lib/frame-store";
 import type { OrderEntry as Entry, Scenario, SimConfig, SimState, Speed } from "@/protocol";
 import { Blotter, type InFlight } from "./Blotter";
@@ -39,7 +39,7 @@ interface Props {
 }
 
 /** The trading screen: chart, depth ladder, tape, order entry, blotter and simulator controls. */
-export function TradingScreen({ store, config, link, actions }: Props) {
+export const TradingScreen = memo(function TradingScreen({ store, config, link, actions }: Props) {
   const state = useFrameStore(store.snapshot);
   const [instrument, setInstrument] = useState(0);
   const [interval, setCandleInterval] = useState<"1s" | "1m">("1s");
@@ -48,22 +48,29 @@ export function TradingScreen({ store, config, link, actions }: Props) {
   const decimals = instrumentConfig.price_decimals;
   const book = state.books[instrument];
   const ordersHere = useMemo(() => state.openOrders.filter((order) => order.instrument === instrument), [state.openOrders, instrument]);
-  const position = state.account?.positions.find((entry) => entry.instrument === instrument);
-  const working = (side: "buy" | "sell") =>
-    ordersHere.filter((order) => order.side === side).reduce((sum, order) => sum + order.leavesQty, 0);
-  const context = {
-    instrument,
-    config: instrumentConfig,
-    account: config.account,
-    referencePrice: book?.lastTradePrice ?? instrumentConfig.reference_price,
-    position: position?.qty ?? 0,
-    workingBuy: working("buy"),
-    workingSell: working("sell"),
-    buyingPower: state.account?.buying_power ?? null,
-    nowMs: state.timeMs,
-    halted: book?.halted ?? false,
-  };
-  const symbol = (index: number) => config.instruments[index]?.symbol ?? `#${index}`;
+  const account = state.account;
+  const lastTradePrice = book?.lastTradePrice ?? null;
+  const halted = book?.halted ?? false;
+  // Simulated time only matters to GTD expiries; a second's resolution keeps the form from re-rendering every frame.
+  const nowSecond = Math.floor(state.timeMs / 1000);
+  const context = useMemo(() => {
+    const working = (side: "buy" | "sell") =>
+      ordersHere.filter((order) => order.side === side).reduce((sum, order) => sum + order.leavesQty, 0);
+    return {
+      instrument,
+      config: instrumentConfig,
+      account: config.account,
+      referencePrice: lastTradePrice ?? instrumentConfig.reference_price,
+      position: account?.positions.find((entry) => entry.instrument === instrument)?.qty ?? 0,
+      workingBuy: working("buy"),
+      workingSell: working("sell"),
+      buyingPower: account?.buying_power ?? null,
+      nowMs: nowSecond * 1000,
+      halted,
+    };
+  }, [instrument, instrumentConfig, config.account, lastTradePrice, account, ordersHere, nowSecond, halted]);
+  const symbol = useCallback((index: number) => config.instruments[index]?.symbol ?? `#${index}`, [config]);
+  const pickPrice = useCallback((price: number, side: "buy" | "sell") => setPicked({ price, side }), []);
 
   return (
     <div className="trading">
@@ -112,7 +119,7 @@ export function TradingScreen({ store, config, link, actions }: Props) {
           <CandleChart candles={store.candles(instrument, interval)} version={state.candleVersion} decimals={decimals} />
         </Suspense>
       </section>
-      <Ladder book={book} orders={ordersHere} tick={instrumentConfig.tick_size} decimals={decimals} onPickPrice={(price, side) => setPicked({ price, side })} />
+      <Ladder book={book} orders={ordersHere} tick={instrumentConfig.tick_size} decimals={decimals} onPickPrice={pickPrice} />
       <Tape trades={state.tape} decimals={decimals} />
       <OrderEntry context={context} gate={link.gate} picked={picked} onSubmit={actions.submit} />
       <Blotter
@@ -139,4 +146,4 @@ export function TradingScreen({ store, config, link, actions }: Props) {
       )}
     </div>
   );
-}
+});

@@ -55,7 +55,7 @@ export interface TradingSnapshot {
   eventsApplied: number;
 }
 
-const MAX_TAPE = 60;
+const MAX_TAPE = 40;
 const MAX_CANDLES = 5_000;
 const MAX_NOTICES = 5;
 
@@ -85,6 +85,11 @@ export class TradingStore implements StreamSink {
   private timeMs = 0;
   private notices: string[] = [];
   private eventsApplied = 0;
+  /** What changed since the last build: unchanged parts keep their arrays, so memoized components skip them. */
+  private readonly dirtyBooks = new Set<number>();
+  private blotterDirty = true;
+  private tapeDirty = true;
+  private last: TradingSnapshot | null = null;
 
   constructor(schedule?: FrameScheduler) {
     this.snapshot = new FrameStore(this.build(), schedule);
@@ -113,8 +118,9 @@ export class TradingStore implements StreamSink {
   apply(events: Event[], books: BookSnapshot[]): void {
     for (const event of events) this.applyEvent(event);
     for (const snapshot of books) this.books[snapshot.instrument] = bookFromSnapshot(snapshot);
+    for (const snapshot of books) this.dirtyBooks.add(snapshot.instrument);
     this.eventsApplied += events.length;
-    this.changed();
+    this.changed(false);
   }
 
   orderAck(clientOrderId: string, outcome: OrderOutcome): void {
@@ -177,6 +183,7 @@ export class TradingStore implements StreamSink {
   // ---- internals ----
 
   private book(instrument: number): Book {
+    this.dirtyBooks.add(instrument);
     let book = this.books[instrument];
     if (!book) {
       book = emptyBook();
@@ -192,6 +199,7 @@ export class TradingStore implements StreamSink {
         applyBookDelta(this.book(event.instrument), event);
         return;
       case "trade":
+        this.tapeDirty = true;
         applyTrade(this.book(event.instrument), event);
         this.tape.unshift({ seq: event.seq, timeMs: event.time_ms, price: event.price, qty: event.qty, aggressor: event.aggressor });
         if (this.tape.length > MAX_TAPE) this.tape.length = MAX_TAPE;
@@ -208,12 +216,15 @@ export class TradingStore implements StreamSink {
         return;
       }
       case "execution_report":
+        this.blotterDirty = true;
         applyExecution(this.blotter, event);
         return;
       case "queue_position":
+        this.blotterDirty = true;
         applyQueuePosition(this.blotter, event);
         return;
       case "account":
+        this.blotterDirty = true;
         applyAccount(this.blotter, event);
         return;
       case "trading_status": {
@@ -228,27 +239,39 @@ export class TradingStore implements StreamSink {
     }
   }
 
-  private changed(): void {
+  /** Something outside the event stream changed (a reset, a restore, an ack, a notice): rebuild everything. */
+  private changed(everything = true): void {
+    if (everything) {
+      this.blotterDirty = true;
+      this.tapeDirty = true;
+      this.books.forEach((_, instrument) => this.dirtyBooks.add(instrument));
+    }
     this.snapshot.invalidate(() => this.build());
   }
 
   private build(): TradingSnapshot {
-    return {
+    const last = this.last;
+    const books = this.books.map((book, instrument) => {
+      const previous = last?.books[instrument];
+      if (previous && !this.dirtyBooks.has(instrument)) return previous;
+      return { ...sortedLevels(book), lastTradePrice: book.lastTradePrice, halted: book.halted, resumesAtMs: book.resumesAtMs };
+    });
+    const snapshot: TradingSnapshot = {
       timeMs: this.timeMs,
-      books: this.books.map((book) => ({
-        ...sortedLevels(book),
-        lastTradePrice: book.lastTradePrice,
-        halted: book.halted,
-        resumesAtMs: book.resumesAtMs,
-      })),
-      openOrders: [...this.blotter.open.values()],
+      books,
+      openOrders: this.blotterDirty || !last ? [...this.blotter.open.values()] : last.openOrders,
       doneOrders: this.blotter.done,
       fills: this.blotter.fills,
       account: this.blotter.account,
-      tape: [...this.tape],
+      tape: this.tapeDirty || !last ? [...this.tape] : last.tape,
       candleVersion: this.candleVersion,
       notices: this.notices,
       eventsApplied: this.eventsApplied,
     };
+    this.dirtyBooks.clear();
+    this.blotterDirty = false;
+    this.tapeDirty = false;
+    this.last = snapshot;
+    return snapshot;
   }
 }

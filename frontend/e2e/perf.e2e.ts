@@ -1,0 +1,231 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer, request, type Server } from "node:http";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser, Page } from "playwright-core";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { BookLevel, ClientMessage, EngineView, Event, ServerMessage } from "@/protocol";
+import { artifacts, launchChromium } from "./browser";
+import { freePort, startStack, type Stack } from "./stack";
+
+/**
+ * Figures, not pass/fail on time: how the screen copes with a fast stream. Each run lasts 30 s and reports the
+ * frames per second, the longest main-thread task (PerformanceObserver "longtask") and whether every event was
+ * applied. Printed, and written to e2e/artifacts/perf.json.
+ */
+const RUN_MS = 30_000;
+const FEED_RATE = 1_000;
+
+interface Figures {
+  source: string;
+  seconds: number;
+  fps: number;
+  longestTaskMs: number;
+  longTasksOver50Ms: number;
+  eventsApplied: number;
+  eventsPerSecond: number;
+  framesPerSecondReceived?: number;
+}
+
+let stack: Stack;
+let browser: Browser;
+const results: Figures[] = [];
+
+beforeAll(async () => {
+  const port = await freePort();
+  stack = await startStack(port, `http://127.0.0.1:${port}`);
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  mkdirSync(artifacts, { recursive: true });
+  writeFileSync(join(artifacts, "perf.json"), JSON.stringify(results, null, 2));
+  for (const figures of results) console.log(`[perf] ${JSON.stringify(figures)}`);
+  await browser?.close();
+  await stack?.stop();
+});
+
+/** Installed before the app loads: counts animation frames and records long tasks. */
+function installProbe(): void {
+  const probe = { frames: 0, longest: 0, over50: 0, started: performance.now() };
+  Object.assign(window, { __probe: probe });
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      probe.longest = Math.max(probe.longest, entry.duration);
+      if (entry.duration > 50) probe.over50 += 1;
+    }
+  }).observe({ type: "longtask", buffered: false });
+  const tick = () => {
+    probe.frames += 1;
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}
+
+interface PageProbe {
+  frames: number;
+  longest: number;
+  over50: number;
+  started: number;
+  elapsedMs: number;
+  events: number;
+}
+
+async function readProbe(page: Page): Promise<PageProbe> {
+  return page.evaluate(() => {
+    const probe = (window as unknown as { __probe: Omit<PageProbe, "events" | "elapsedMs"> }).__probe;
+    const app = (window as unknown as { __tradesim?: { store: { snapshot: { current(): { eventsApplied: number } } } } }).__tradesim;
+    return { ...probe, elapsedMs: performance.now() - probe.started, events: app?.store.snapshot.current().eventsApplied ?? 0 };
+  });
+}
+
+async function resetProbe(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const probe = (window as unknown as { __probe: { frames: number; longest: number; over50: number; started: number } }).__probe;
+    Object.assign(probe, { frames: 0, longest: 0, over50: 0, started: performance.now() });
+  });
+}
+
+async function measure(page: Page, source: string): Promise<Figures> {
+  await resetProbe(page);
+  const before = await readProbe(page);
+  await page.waitForTimeout(RUN_MS);
+  const after = await readProbe(page);
+  const seconds = Math.round(after.elapsedMs / 100) / 10;
+  const figures: Figures = {
+    source,
+    seconds,
+    fps: Math.round((after.frames / seconds) * 10) / 10,
+    longestTaskMs: Math.round(after.longest),
+    longTasksOver50Ms: after.over50,
+    eventsApplied: after.events - before.events,
+    eventsPerSecond: Math.round((after.events - before.events) / seconds),
+  };
+  results.push(figures);
+  return figures;
+}
+
+async function logInAndStart(page: Page, url: string, speed: string): Promise<void> {
+  await page.goto(url);
+  await page.locator("input[name=username]").fill("demo");
+  await page.locator("input[name=password]").fill("tradesim-demo");
+  await page.getByRole("button", { name: "Log in" }).last().click();
+  await page.getByRole("heading", { name: "Start a simulator" }).waitFor();
+  await page.locator("select[name=speed]").selectOption(speed);
+  await page.getByRole("button", { name: "Start simulator" }).click();
+  await page.waitForURL(/\/sim\//, { timeout: 60_000 });
+}
+
+/**
+ * A local server in front of the stack: the API goes through to tradesim-dev, but the stream is a synthetic feed
+ * of `rate` one-event `events` messages per second (book changes, some trades), so the browser's connection
+ * manager, store and rendering see exactly that rate.
+ */
+interface Feed {
+  server: Server;
+  port: number;
+  /** Messages sent so far; the last seq sent is one more (the snapshot stands at seq 1). */
+  sent: () => number;
+  stop: () => void;
+}
+
+function startFeed(target: number, rate: number): Promise<Feed> {
+  let sent = 0;
+  let stopped = false;
+  const sockets = new WebSocketServer({ noServer: true });
+  const server = createServer((incoming, outgoing) => {
+    const upstream = request(
+      { host: "127.0.0.1", port: target, path: incoming.url, method: incoming.method, headers: incoming.headers },
+      (answer) => {
+        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(outgoing);
+      },
+    );
+    upstream.on("error", () => outgoing.destroy());
+    incoming.pipe(upstream);
+  });
+  server.on("upgrade", (incoming, socket, head) => sockets.handleUpgrade(incoming, socket, head, (ws) => feed(ws)));
+
+  const feed = (ws: WebSocket) => {
+    let seq = 1;
+    let timer: ReturnType<typeof setInterval> | null = null;
+    const send = (message: ServerMessage) => ws.send(JSON.stringify({ v: 1, ...message }));
+    ws.on("message", (data) => {
+      const message = JSON.parse(String(data)) as ClientMessage;
+      if (message.type === "ping") send({ type: "pong", nonce: message.nonce });
+      if (message.type !== "hello" || timer) return;
+      const levels = (from: number, step: number): BookLevel[] =>
+        Array.from({ length: 20 }, (_, index) => ({ price: from + index * step, qty: 10 + index, orders: 1 }));
+      const view: EngineView = {
+        participant: 1, seq, step: 0, time_ms: 0,
+        books: [{ instrument: 0, bids: levels(9_999, -1), asks: levels(10_001, 1), last_trade_price: 10_000, status: { instrument: 0, halted: false, resumes_at_ms: null } }],
+        open_orders: [],
+        account: { participant: 1, cash: 100_000_000, equity: 100_000_000, buying_power: 200_000_000, realized_pnl: 0, unrealized_pnl: 0, fees_paid: 0, positions: [] },
+      };
+      send({ type: "welcome", sim: message.sim, seq, resume: "snapshot", state: "running", speed: "1x", heartbeat_ms: 5_000, dead_after_ms: 12_000 });
+      send({ type: "snapshot", seq, chunk: 0, chunks: 1, data: JSON.stringify(view) });
+      const perTick = rate / 100;
+      timer = setInterval(() => {
+        for (let index = 0; index < perTick && !stopped; index++) {
+          seq += 1;
+          const time_ms = seq;
+          const event: Event =
+            seq % 20 === 0
+              ? { seq, time_ms, type: "trade", trade_id: seq, instrument: 0, price: 10_000 + (seq % 7) - 3, qty: 1 + (seq % 5), aggressor: seq % 40 === 0 ? "buy" : "sell" }
+              : { seq, time_ms, type: "book_delta", instrument: 0, side: seq % 2 ? "buy" : "sell", price: seq % 2 ? 9_999 - (seq % 20) : 10_001 + (seq % 20), qty: seq % 9 === 0 ? 0 : 5 + (seq % 50), orders: 1 + (seq % 3) };
+          send({ type: "events", from: seq, to: seq, events: [event] });
+          sent += 1;
+        }
+      }, 10);
+    });
+    ws.on("close", () => timer && clearInterval(timer));
+  };
+
+  return new Promise((done) =>
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      done({
+        server,
+        port: typeof address === "object" && address ? address.port : 0,
+        sent: () => sent,
+        stop: () => void (stopped = true),
+      });
+    }),
+  );
+}
+
+describe("the trading screen under a fast stream", () => {
+  it("keeps up with the simulator at 100x through the real stack", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.addInitScript(installProbe);
+    await logInAndStart(page, stack.url, "100x");
+    await expect.poll(() => page.getByTestId("connection-label").textContent(), { timeout: 60_000 }).toBe("live");
+    const figures = await measure(page, "tradesim-dev, simulator at 100x");
+    expect(figures.eventsApplied).toBeGreaterThan(0);
+    expect(await page.getByTestId("connection-label").textContent()).toBe("live");
+    await page.close();
+  });
+
+  it(`keeps up with ${FEED_RATE} market-data messages per second from a local feed`, async () => {
+    const feed = await startFeed(stack.port, FEED_RATE);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.addInitScript(installProbe);
+    await logInAndStart(page, `http://127.0.0.1:${feed.port}`, "paused");
+    await expect.poll(() => page.getByTestId("connection-label").textContent(), { timeout: 60_000 }).toBe("live");
+    const sentBefore = feed.sent();
+    const figures = await measure(page, `local feed, ${FEED_RATE} events messages/s`);
+    figures.framesPerSecondReceived = Math.round((feed.sent() - sentBefore) / figures.seconds);
+    // Every message sent is applied, in order, none dropped, on the same connection.
+    feed.stop();
+    const link = () =>
+      page.evaluate(() => {
+        const app = (window as unknown as { __tradesim: { manager: { view: { current(): { lastSeq: number; phase: string; attempt: number } } } } }).__tradesim;
+        const { lastSeq, phase, attempt } = app.manager.view.current();
+        return { lastSeq, phase, attempt };
+      });
+    await expect.poll(link, { timeout: 60_000 }).toEqual({ lastSeq: feed.sent() + 1, phase: "live", attempt: 0 });
+    await page.close();
+    feed.server.closeAllConnections();
+    await new Promise((done) => feed.server.close(done));
+  });
+});

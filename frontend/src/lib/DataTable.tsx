@@ -1,0 +1,51 @@
+import type { ReactNode } from "react";
+
+export interface Column<T> {
+  title: string;
+  /** Right-aligned, monospaced figures. */
+  numeric?: boolean;
+  cell: (row: T) => ReactNode;
+  /** Extra classes for the cell, e.g. "up" or "down". */
+  tone?: (row: T) => string;
+}
+
+interface Props<T> {
+  columns: Column<T>[];
+  rows: readonly T[];
+  rowKey: (row: T) => string | number;
+  testId?: string;
+  rowTitle?: (row: T) => string;
+  compact?: boolean;
+}
+
+/** The dense tables of the app: one column list says what each column shows. */
+export function DataTable<T>({ columns, rows, rowKey, testId, rowTitle, compact = true }: Props<T>) {
+  return (
+    <table className={compact ? "grid compact" : "grid"} data-testid={testId}>
+      <thead>
+        <tr>
+          {columns.map((column) => (
+            <th key={column.title} className={column.numeric ? "num" : undefined}>
+              {column.title}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((row) => (
+          <tr key={rowKey(row)} title={rowTitle?.(row)}>
+            {columns.map((column) => (
+              <td key={column.title} className={[column.numeric ? "num" : "", column.tone?.(row) ?? ""].join(" ").trim() || undefined}>
+                {column.cell(row)}
+              </td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** The colour of a signed figure or a side. */
+export const toneOf = (value: number | "buy" | "sell"): string =>
+  value === "buy" || (typeof value === "number" && value > 0) ? "up" : value === "sell" || (typeof value === "number" && value < 0) ? "down" : "";
