@@ -53,12 +53,12 @@ dev: guest ## Run the whole system locally (database, simulator hosts, local API
 	$(or $(CARGO_TARGET_DIR),target)/release/tradesim-dev
 
 # ---- the SPA (frontend/, docs/frontend.md) ----
-.PHONY: frontend frontend-test ts-check ts-generate chromium e2e
+.PHONY: frontend frontend-size frontend-test ts-check ts-generate chromium e2e
 FRONTEND_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/scripts -type f 2>/dev/null)
 
 test: ts-check frontend-test e2e
 dev: frontend
-bench: frontend
+bench: frontend-size
 
 frontend/node_modules/.installed: frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
@@ -68,6 +68,9 @@ frontend/dist/index.html: frontend/node_modules/.installed $(FRONTEND_SOURCES)
 	cd frontend && npm run build
 
 frontend: frontend/dist/index.html ## Build the SPA into frontend/dist (when stale) and print its initial JavaScript size
+
+frontend-size: frontend ## The SPA's initial JavaScript, gzipped (the budget is 250 KB)
+	cd frontend && node scripts/bundle-size.mjs
 
 frontend-test: frontend/node_modules/.installed ## The SPA's typecheck (tsc) and unit tests (vitest)
 	cd frontend && npx tsc --noEmit -p tsconfig.json && npx vitest run
