@@ -116,12 +116,17 @@ describe("the trading SPA against tradesim-dev", () => {
   it("places a limit order and sees it on the blotter and the ladder", async () => {
     const price = (await bestBid()) - 20;
     await placeOrder({ side: "Buy", type: "limit", qty: "5", price: (price / 100).toFixed(2) });
-    const row = page.locator("[data-testid=open-orders] tbody tr").first();
-    await expect.poll(() => row.locator("td").nth(7).textContent(), { timeout: 30_000 }).toBe("new");
-    await expect.poll(() => row.locator("td").first().textContent()).toMatch(/^\d+$/);
-    await page.getByRole("button", { name: /following|centre/ }).waitFor();
+    const blotterRow = page.locator("[data-testid=open-orders] tbody tr").first();
+    await expect.poll(() => blotterRow.locator("td").nth(7).textContent(), { timeout: 30_000 }).toBe("new");
+    await expect.poll(() => blotterRow.locator("td").first().textContent()).toMatch(/^\d+$/);
+    // The ladder renders only the rows in view: stop following the spread and scroll down to the order's price.
+    await page.getByRole("button", { name: "following" }).click();
+    const row = page.locator(`.ladder-row[data-price="${price}"]`);
+    for (let step = 0; step < 60 && (await row.count()) === 0; step++) {
+      await page.locator(".ladder-viewport").evaluate((viewport) => viewport.scrollBy(0, 90));
+    }
     // The order shows on its ladder row, with the quantity resting ahead of it.
-    const mine = page.locator(`.ladder-row[data-price="${price}"] .mine.buy`);
+    const mine = row.locator(".mine.buy");
     await expect.poll(() => mine.textContent(), { timeout: 30_000 }).toMatch(/^5/);
   });
 
