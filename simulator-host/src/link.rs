@@ -44,8 +44,8 @@ pub struct Link {
     hello: AtomicBool,
     /// When the client was last heard from (any frame), for the dead-link timeout.
     last_heard: Mutex<Instant>,
-    /// When frames were last handed to the transport, which paces market data.
-    last_flush: Mutex<Option<tokio::time::Instant>>,
+    /// When market data was last handed to the transport: the next may follow no sooner than the flush interval.
+    last_market_data_flush: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Link {
@@ -61,7 +61,7 @@ impl Link {
             closed: AtomicBool::new(false),
             hello: AtomicBool::new(false),
             last_heard: Mutex::new(Instant::now()),
-            last_flush: Mutex::new(None),
+            last_market_data_flush: Mutex::new(None),
         }
     }
 
@@ -123,8 +123,8 @@ impl Link {
 
     /// Waits for something to send and returns it as frames; `None` once the link is closed and everything queued
     /// before the close has been handed out. Market data alone waits until `flush_interval` has passed since the
-    /// last frames, so that a busy market costs one frame per interval, not one per step, while the first update
-    /// of a quiet one goes at once.
+    /// last market data went, so that a busy market costs one frame per interval, not one per step, while the first
+    /// update of a quiet market, or the first after a welcome, an acknowledgement or a fill, goes at once.
     pub async fn next_frames(&self, flush_interval: Duration) -> Option<Vec<String>> {
         loop {
             let (empty, urgent) = {
@@ -140,7 +140,7 @@ impl Link {
             }
             if !urgent && !self.is_closed() {
                 // Gather more market data, but go at once when something urgent arrives.
-                let last_flush = *self.last_flush.lock().unwrap_or_else(PoisonError::into_inner);
+                let last_flush = *self.last_market_data_flush.lock().unwrap_or_else(PoisonError::into_inner);
                 let deadline = last_flush.map_or_else(tokio::time::Instant::now, |at| at + flush_interval);
                 while !self.outbox().is_urgent() && !self.is_closed() {
                     if tokio::time::timeout_at(deadline, self.wake.notified()).await.is_err() {
@@ -148,8 +148,14 @@ impl Link {
                     }
                 }
             }
-            let frames = self.outbox().drain_frames();
-            *self.last_flush.lock().unwrap_or_else(PoisonError::into_inner) = Some(tokio::time::Instant::now());
+            let frames = {
+                let mut outbox = self.outbox();
+                if outbox.holds_market_data() {
+                    *self.last_market_data_flush.lock().unwrap_or_else(PoisonError::into_inner) =
+                        Some(tokio::time::Instant::now());
+                }
+                outbox.drain_frames()
+            };
             match frames {
                 Ok(frames) if !frames.is_empty() => return Some(frames),
                 Ok(_) => continue,
@@ -160,5 +166,58 @@ impl Link {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradesim_protocol::{Bbo, EventBody, InstrumentId, Qty};
+
+    const FLUSH: Duration = Duration::from_millis(25);
+
+    fn link() -> Link {
+        let (user, sim) = (UserId::parse("u1").unwrap(), SimId::parse("s1").unwrap());
+        Link::new(user, sim, "c1".to_owned(), Heartbeat::default(), OutboxLimits::default())
+    }
+
+    fn bbo(seq: u64) -> Event {
+        let body = EventBody::Bbo(Bbo {
+            instrument: InstrumentId(1),
+            bid_price: None,
+            bid_qty: Qty(0),
+            ask_price: None,
+            ask_qty: Qty(0),
+        });
+        Event { seq, time_ms: seq, body }
+    }
+
+    /// How long `next_frames` held back what was queued (simulated time: the test's clock is paused).
+    async fn held(link: &Link) -> Duration {
+        let started = tokio::time::Instant::now();
+        link.next_frames(FLUSH).await.expect("frames");
+        started.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn market_data_is_paced_against_earlier_market_data_only() {
+        let link = link();
+        link.push_events(1, 1, &[bbo(1)]);
+        assert_eq!(held(&link).await, Duration::ZERO, "the first market data goes at once");
+        link.push_events(2, 2, &[bbo(2)]);
+        assert_eq!(held(&link).await, FLUSH, "the next waits for the interval");
+        link.send(ServerMessage::Pong { nonce: 1 });
+        assert_eq!(held(&link).await, Duration::ZERO, "anything else goes at once");
+        link.push_events(3, 3, &[bbo(3)]);
+        assert_eq!(held(&link).await, FLUSH, "and does not reopen the interval for market data");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn market_data_after_other_frames_such_as_a_welcome_goes_at_once() {
+        let link = link();
+        link.send(ServerMessage::Pong { nonce: 1 });
+        assert_eq!(held(&link).await, Duration::ZERO);
+        link.push_events(1, 1, &[bbo(1)]);
+        assert_eq!(held(&link).await, Duration::ZERO);
     }
 }

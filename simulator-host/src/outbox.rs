@@ -57,12 +57,14 @@ pub struct Outbox {
     queued_events: usize,
     /// Items that must not wait for the market-data flush interval.
     urgent: bool,
+    /// Whether any queued range carries market data (which the flush interval paces).
+    market_data: bool,
     limits: OutboxLimits,
 }
 
 impl Outbox {
     pub fn new(limits: OutboxLimits) -> Self {
-        Self { items: VecDeque::new(), queued_events: 0, urgent: false, limits }
+        Self { items: VecDeque::new(), queued_events: 0, urgent: false, market_data: false, limits }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -72,6 +74,11 @@ impl Outbox {
     /// Whether something is queued that the client should get without delay (anything but market data).
     pub fn is_urgent(&self) -> bool {
         self.urgent
+    }
+
+    /// Whether something queued is market data, so that sending it counts against the flush interval.
+    pub fn holds_market_data(&self) -> bool {
+        self.market_data
     }
 
     pub fn queued_events(&self) -> usize {
@@ -87,6 +94,7 @@ impl Outbox {
     /// events).
     pub fn push_events(&mut self, from: u64, to: u64, events: &[Event]) -> PushOutcome {
         self.urgent |= events.iter().any(|event| !is_market_data(event));
+        self.market_data |= events.iter().any(is_market_data);
         match self.items.back_mut() {
             Some(Item::Events { to: last_to, events: queued, books, .. })
                 if *last_to + 1 == from && books.is_empty() =>
@@ -128,6 +136,7 @@ impl Outbox {
         if let Some(Item::Events { books, .. }) = self.items.back_mut() {
             *books = snapshot;
             self.urgent = true;
+            self.market_data = true;
         }
     }
 
@@ -136,6 +145,7 @@ impl Outbox {
         let items = std::mem::take(&mut self.items);
         self.queued_events = 0;
         self.urgent = false;
+        self.market_data = false;
         let mut frames = Vec::new();
         for item in items {
             match item {

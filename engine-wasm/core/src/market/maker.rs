@@ -25,9 +25,10 @@ pub(super) struct MarketMaker {
 }
 
 impl MarketMaker {
-    pub(super) fn new(mut rng: Rng, participant: ParticipantId, p: &ScenarioParams) -> Self {
-        let next_at_ms = next_arrival(&mut rng, 0, 1000.0 / p.makers.requote_mean_ms);
-        Self { rng, next_at_ms, participant, bid: None, ask: None }
+    /// A maker that quotes at the first step: the market opens with a two-sided book, as a real venue's does
+    /// after its opening auction, instead of an empty one until the first requote falls due.
+    pub(super) fn new(rng: Rng, participant: ParticipantId) -> Self {
+        Self { rng, next_at_ms: 0, participant, bid: None, ask: None }
     }
 
     /// Looks at the book and requotes; `withdrawn` pulls both quotes instead.
@@ -173,7 +174,7 @@ mod tests {
         venue.submit(state.limit(other, Side::Buy, 9_990, 5, TimeInForce::Gtc));
         venue.submit(state.limit(other, Side::Sell, 10_010, 5, TimeInForce::Gtc));
         let id = ParticipantId(ParticipantId::FIRST_AGENT);
-        let mut maker = MarketMaker::new(rng.fork(1), id, p);
+        let mut maker = MarketMaker::new(rng.fork(1), id);
 
         maker.on_event(&state, p, &mut venue, 0, false);
         let quotes = venue.orders_of(id);

@@ -127,7 +127,7 @@ impl InstrumentMarket {
             noise: NoiseTraders::new(fork(NOISE_SLOT), id(NOISE_SLOT)),
             seller: DistressedSeller::new(fork(SELLER_SLOT), id(SELLER_SLOT), p),
             makers: (FIRST_MAKER_SLOT..FIRST_MAKER_SLOT + p.makers.count)
-                .map(|slot| MarketMaker::new(fork(slot), id(slot), p))
+                .map(|slot| MarketMaker::new(fork(slot), id(slot)))
                 .collect(),
             momentum: (FIRST_MOMENTUM_SLOT..FIRST_MOMENTUM_SLOT + p.momentum.count)
                 .map(|slot| MomentumTrader::new(fork(slot), id(slot), p))
