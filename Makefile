@@ -72,8 +72,8 @@ frontend: frontend/dist/index.html ## Build the SPA into frontend/dist (when sta
 frontend-size: frontend ## The SPA's initial JavaScript, gzipped (the budget is 250 KB)
 	cd frontend && node scripts/bundle-size.mjs
 
-frontend-test: frontend/node_modules/.installed ## The SPA's typecheck (tsc) and unit tests (vitest)
-	cd frontend && npx tsc --noEmit -p tsconfig.json && npx vitest run
+frontend-test: frontend/node_modules/.installed ## The SPA's format check (prettier), typecheck (tsc) and unit tests (vitest)
+	cd frontend && npx prettier --check . && npx tsc --noEmit -p tsconfig.json && npx vitest run
 
 ts-check: setup ## Fail if frontend/src/protocol/generated differs from what the Rust types generate
 	$(CARGO) test --locked -p tradesim-control --features ts --test typescript
@@ -87,3 +87,40 @@ chromium: ## Debian's Chromium for the browser tests (idempotent)
 e2e: guest frontend chromium ## Browser tests: the SPA in Chromium against a real tradesim-dev; screenshots and figures in frontend/e2e/artifacts
 	$(CARGO) build --locked -p tradesim-host -p tradesim-devstack
 	cd frontend && npx vitest run --config vitest.e2e.config.ts
+
+# ---- AWS (infra/, localstack/, docs/deploy.md) ----
+.PHONY: moto infra-test package deploy destroy
+# moto for the AWS adapters' contract tests; cargo-lambda (it brings zig) for packaging the Lambdas.
+MOTO_VERSION := 5.2.1
+CARGO_LAMBDA_VERSION := 1.9.2
+LAMBDA_TARGET := aarch64-unknown-linux-gnu
+LAMBDAS := auth sessions simulators ws-connect ws-disconnect ws-message
+LAMBDA_DIR := $(or $(CARGO_TARGET_DIR),target)/lambda
+
+test: moto infra-test
+
+moto: ## Install moto_server, pinned, for the AWS adapters' contract tests (idempotent)
+	@python3 -c "import importlib.metadata as m, flask_cors; assert m.version('moto') == '$(MOTO_VERSION)'" 2>/dev/null \
+		|| python3 -m pip install --quiet 'moto[server]==$(MOTO_VERSION)'
+
+infra/node_modules/.installed: infra/package-lock.json
+	cd infra && npm ci --no-audit --no-fund
+	@touch $@
+
+infra-test: infra/node_modules/.installed ## The CDK app's tests: typecheck, synthesize offline, assert on the template
+	cd infra && npx tsc --noEmit && npx vitest run
+
+package: setup ## Build every Lambda for arm64 as a zip (cargo lambda) and print the sizes
+	@python3 -m pip show cargo-lambda 2>/dev/null | grep -qx 'Version: $(CARGO_LAMBDA_VERSION)' \
+		|| python3 -m pip install --quiet 'cargo-lambda==$(CARGO_LAMBDA_VERSION)'
+	@rustup target list --toolchain $(TOOLCHAIN) --installed | grep -qx '$(LAMBDA_TARGET)' \
+		|| rustup target add $(LAMBDA_TARGET) --toolchain $(TOOLCHAIN)
+	$(CARGO) lambda build --locked --release --arm64 --output-format zip --lambda-dir $(LAMBDA_DIR) \
+		$(foreach f,$(LAMBDAS),-p tradesim-fn-$(f))
+	@for f in $(LAMBDAS); do printf '  %-14s %8d bytes  %s\n' $$f $$(stat -c %s $(LAMBDA_DIR)/$$f/bootstrap.zip) $(LAMBDA_DIR)/$$f/bootstrap.zip; done
+
+deploy: infra/node_modules/.installed package ## Deploy to the AWS account of your credentials (docs/deploy.md)
+	cd infra && npx cdk deploy --require-approval never $(if $(ORIGINS),-c allowedOrigins=$(ORIGINS))
+
+destroy: infra/node_modules/.installed ## Remove everything `make deploy` created (docs/deploy.md)
+	cd infra && npx cdk destroy --force

@@ -77,14 +77,22 @@ interface PageProbe {
 async function readProbe(page: Page): Promise<PageProbe> {
   return page.evaluate(() => {
     const probe = (window as unknown as { __probe: Omit<PageProbe, "events" | "elapsedMs"> }).__probe;
-    const app = (window as unknown as { __tradesim?: { store: { snapshot: { current(): { eventsApplied: number } } } } }).__tradesim;
-    return { ...probe, elapsedMs: performance.now() - probe.started, events: app?.store.snapshot.current().eventsApplied ?? 0 };
+    const app = (
+      window as unknown as { __tradesim?: { store: { snapshot: { current(): { eventsApplied: number } } } } }
+    ).__tradesim;
+    return {
+      ...probe,
+      elapsedMs: performance.now() - probe.started,
+      events: app?.store.snapshot.current().eventsApplied ?? 0,
+    };
   });
 }
 
 async function resetProbe(page: Page): Promise<void> {
   await page.evaluate(() => {
-    const probe = (window as unknown as { __probe: { frames: number; longest: number; over50: number; started: number } }).__probe;
+    const probe = (
+      window as unknown as { __probe: { frames: number; longest: number; over50: number; started: number } }
+    ).__probe;
     Object.assign(probe, { frames: 0, longest: 0, over50: 0, started: performance.now() });
   });
 }
@@ -162,12 +170,41 @@ function startFeed(target: number, rate: number): Promise<Feed> {
       const levels = (from: number, step: number): BookLevel[] =>
         Array.from({ length: 20 }, (_, index) => ({ price: from + index * step, qty: 10 + index, orders: 1 }));
       const view: EngineView = {
-        participant: 1, seq, step: 0, time_ms: 0,
-        books: [{ instrument: 0, bids: levels(9_999, -1), asks: levels(10_001, 1), last_trade_price: 10_000, status: { instrument: 0, halted: false, resumes_at_ms: null } }],
+        participant: 1,
+        seq,
+        step: 0,
+        time_ms: 0,
+        books: [
+          {
+            instrument: 0,
+            bids: levels(9_999, -1),
+            asks: levels(10_001, 1),
+            last_trade_price: 10_000,
+            status: { instrument: 0, halted: false, resumes_at_ms: null },
+          },
+        ],
         open_orders: [],
-        account: { participant: 1, cash: 100_000_000, equity: 100_000_000, buying_power: 200_000_000, realized_pnl: 0, unrealized_pnl: 0, fees_paid: 0, positions: [] },
+        account: {
+          participant: 1,
+          cash: 100_000_000,
+          equity: 100_000_000,
+          buying_power: 200_000_000,
+          realized_pnl: 0,
+          unrealized_pnl: 0,
+          fees_paid: 0,
+          positions: [],
+        },
       };
-      send({ type: "welcome", sim: message.sim, seq, resume: "snapshot", state: "running", speed: "1x", heartbeat_ms: 5_000, dead_after_ms: 12_000 });
+      send({
+        type: "welcome",
+        sim: message.sim,
+        seq,
+        resume: "snapshot",
+        state: "running",
+        speed: "1x",
+        heartbeat_ms: 5_000,
+        dead_after_ms: 12_000,
+      });
       send({ type: "snapshot", seq, chunk: 0, chunks: 1, data: JSON.stringify(view) });
       const started = Date.now();
       let sentHere = 0;
@@ -180,8 +217,26 @@ function startFeed(target: number, rate: number): Promise<Feed> {
           const time_ms = seq;
           const event: Event =
             seq % 20 === 0
-              ? { seq, time_ms, type: "trade", trade_id: seq, instrument: 0, price: 10_000 + (seq % 7) - 3, qty: 1 + (seq % 5), aggressor: seq % 40 === 0 ? "buy" : "sell" }
-              : { seq, time_ms, type: "book_delta", instrument: 0, side: seq % 2 ? "buy" : "sell", price: seq % 2 ? 9_999 - (seq % 20) : 10_001 + (seq % 20), qty: seq % 9 === 0 ? 0 : 5 + (seq % 50), orders: 1 + (seq % 3) };
+              ? {
+                  seq,
+                  time_ms,
+                  type: "trade",
+                  trade_id: seq,
+                  instrument: 0,
+                  price: 10_000 + (seq % 7) - 3,
+                  qty: 1 + (seq % 5),
+                  aggressor: seq % 40 === 0 ? "buy" : "sell",
+                }
+              : {
+                  seq,
+                  time_ms,
+                  type: "book_delta",
+                  instrument: 0,
+                  side: seq % 2 ? "buy" : "sell",
+                  price: seq % 2 ? 9_999 - (seq % 20) : 10_001 + (seq % 20),
+                  qty: seq % 9 === 0 ? 0 : 5 + (seq % 50),
+                  orders: 1 + (seq % 3),
+                };
           send({ type: "events", from: seq, to: seq, events: [event] });
           sent += 1;
         }
@@ -228,7 +283,11 @@ describe("the trading screen under a fast stream", () => {
     feed.stop();
     const link = () =>
       page.evaluate(() => {
-        const app = (window as unknown as { __tradesim: { manager: { view: { current(): { lastSeq: number; phase: string; attempt: number } } } } }).__tradesim;
+        const app = (
+          window as unknown as {
+            __tradesim: { manager: { view: { current(): { lastSeq: number; phase: string; attempt: number } } } };
+          }
+        ).__tradesim;
         const { lastSeq, phase, attempt } = app.manager.view.current();
         return { lastSeq, phase, attempt };
       });

@@ -60,9 +60,9 @@ async function serverOpenOrders(sim: string): Promise<string[]> {
 
 async function blotterOrderIds(): Promise<string[]> {
   await page.getByRole("tab", { name: /Open orders/ }).click();
-  const ids = await page.locator("[data-testid=open-orders] tbody tr").evaluateAll((rows) =>
-    rows.map((row) => row.getAttribute("data-client-order-id") ?? ""),
-  );
+  const ids = await page
+    .locator("[data-testid=open-orders] tbody tr")
+    .evaluateAll((rows) => rows.map((row) => row.getAttribute("data-client-order-id") ?? ""));
   return ids.sort();
 }
 
@@ -110,7 +110,9 @@ describe("the trading SPA against tradesim-dev", () => {
     const firstSeq = await seq();
     expect(firstBid).toBeGreaterThan(0);
     await expect.poll(seq, { timeout: 30_000 }).toBeGreaterThan(firstSeq + 20);
-    await expect.poll(() => page.locator("[data-testid=tape] tbody tr").count(), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(() => page.locator("[data-testid=tape] tbody tr").count(), { timeout: 30_000 })
+      .toBeGreaterThan(0);
   });
 
   it("places a limit order and sees it on the blotter and the ladder", async () => {
@@ -133,7 +135,9 @@ describe("the trading SPA against tradesim-dev", () => {
   it("fills a market order and updates the position and P&L", async () => {
     await placeOrder({ side: "Buy", type: "market", qty: "3" });
     await page.getByRole("tab", { name: "Fills" }).click();
-    await expect.poll(() => page.locator("[data-testid=fills] tbody tr").count(), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(() => page.locator("[data-testid=fills] tbody tr").count(), { timeout: 30_000 })
+      .toBeGreaterThan(0);
     await page.getByRole("tab", { name: "Positions" }).click();
     const position = page.locator("[data-testid=positions] tbody tr").first();
     await expect.poll(() => position.locator("td").nth(1).textContent(), { timeout: 30_000 }).toMatch(/^[1-9]\d*$/);
@@ -147,7 +151,9 @@ describe("the trading SPA against tradesim-dev", () => {
     const price = (await bestBid()) - 25;
     await placeOrder({ side: "Buy", type: "limit", qty: "2", price: (price / 100).toFixed(2) });
     proxy.cut();
-    await expect.poll(() => page.getByTestId("connection-label").textContent(), { timeout: 15_000 }).toMatch(/reconnecting/);
+    await expect
+      .poll(() => page.getByTestId("connection-label").textContent(), { timeout: 15_000 })
+      .toMatch(/reconnecting/);
     await expect.poll(() => page.getByTestId("order-blocked").textContent()).toMatch(/Not connected|Catching up/);
     expect(await page.getByTestId("submit-order").isDisabled()).toBe(true);
     await page.getByTestId("stale").waitFor();

@@ -63,7 +63,16 @@ export function App() {
   };
 
   if (simMatch) {
-    return <SimulatorRoute key={simMatch[1]} sim={simMatch[1]!} services={services} username={user.username} onLogout={logout} onSignedOut={onSignedOut} />;
+    return (
+      <SimulatorRoute
+        key={simMatch[1]}
+        sim={simMatch[1]!}
+        services={services}
+        username={user.username}
+        onLogout={logout}
+        onSignedOut={onSignedOut}
+      />
+    );
   }
   return (
     <Layout username={user.username} onLogout={logout}>

@@ -46,7 +46,8 @@ export function SimulatorRoute({ sim, services, username, onLogout, onSignedOut 
 
   useEffect(() => {
     storage.setItem(storageKeys.simulator, sim);
-    if (!knownConfig) store.notice("This simulator was started elsewhere: prices and limits are assumed to be the standard ones.");
+    if (!knownConfig)
+      store.notice("This simulator was started elsewhere: prices and limits are assumed to be the standard ones.");
     manager.start();
     const persist = () => manager.persistNow();
     window.addEventListener("pagehide", persist);
@@ -66,53 +67,56 @@ export function SimulatorRoute({ sim, services, username, onLogout, onSignedOut 
 
   const actions = useMemo((): TradingActions => {
     const refuse = (reason: string) => store.notice(reason);
+    const failed = (error: unknown, fallback: string) => {
+      if (!(error instanceof ApiError && onSignedOut(error))) refuse(error instanceof Error ? error.message : fallback);
+    };
     return {
-    submit: (entry) => {
-      store.orderSent(entry);
-      const gate = manager.submitOrder(entry);
-      if (!gate.ok) refuse(gate.reason);
-    },
-    cancel: (row) => {
-      const order = row.clientOrderId ? { client_order_id: row.clientOrderId } : { order_id: row.orderId ?? 0 };
-      const gate = manager.request({ type: "cancel", sim, order, request_id: null });
-      if (!gate.ok) refuse(gate.reason);
-    },
-    amend: (row, qty, price) => {
-      const order = row.clientOrderId ? { client_order_id: row.clientOrderId } : { order_id: row.orderId ?? 0 };
-      const gate = manager.request({ type: "amend", sim, order, qty, price, request_id: null });
-      if (!gate.ok) refuse(gate.reason);
-    },
-    setSpeed: (speed) => {
-      const gate = manager.request({ type: "set_speed", sim, speed });
-      if (!gate.ok) refuse(gate.reason);
-    },
-    stop: async () => {
-      try {
-        await api.stopSimulator(sim);
-        storage.removeItem(storageKeys.simulator);
-        navigate("/");
-      } catch (error) {
-        if (!(error instanceof ApiError && onSignedOut(error))) refuse(error instanceof Error ? error.message : "Could not stop it; try again.");
-      }
-    },
-    restart: async (scenario: Scenario) => {
-      try {
-        const storedSession = storage.getItem(storageKeys.session);
-        const sessions = await api.listSessions();
-        const session =
-          sessions.sessions.find((entry) => entry.id === storedSession && entry.state === "active") ??
-          sessions.sessions.find((entry) => entry.state === "active") ??
-          (await api.createSession());
-        storage.setItem(storageKeys.session, session.id);
-        const next = standardConfig(scenario);
-        const speed = manager.view.current().speed ?? "1x";
-        const started = await api.startSimulator({ session_id: session.id, config: next, seed: null, speed });
-        rememberConfig(storage, started.id, next);
-        navigate(`/sim/${started.id}`);
-      } catch (error) {
-        if (!(error instanceof ApiError && onSignedOut(error))) refuse(error instanceof Error ? error.message : "Could not start it; try again.");
-      }
-    },
+      submit: (entry) => {
+        store.orderSent(entry);
+        const gate = manager.submitOrder(entry);
+        if (!gate.ok) refuse(gate.reason);
+      },
+      cancel: (row) => {
+        const order = row.clientOrderId ? { client_order_id: row.clientOrderId } : { order_id: row.orderId ?? 0 };
+        const gate = manager.request({ type: "cancel", sim, order, request_id: null });
+        if (!gate.ok) refuse(gate.reason);
+      },
+      amend: (row, qty, price) => {
+        const order = row.clientOrderId ? { client_order_id: row.clientOrderId } : { order_id: row.orderId ?? 0 };
+        const gate = manager.request({ type: "amend", sim, order, qty, price, request_id: null });
+        if (!gate.ok) refuse(gate.reason);
+      },
+      setSpeed: (speed) => {
+        const gate = manager.request({ type: "set_speed", sim, speed });
+        if (!gate.ok) refuse(gate.reason);
+      },
+      stop: async () => {
+        try {
+          await api.stopSimulator(sim);
+          storage.removeItem(storageKeys.simulator);
+          navigate("/");
+        } catch (error) {
+          failed(error, "Could not stop it; try again.");
+        }
+      },
+      restart: async (scenario: Scenario) => {
+        try {
+          const storedSession = storage.getItem(storageKeys.session);
+          const sessions = await api.listSessions();
+          const session =
+            sessions.sessions.find((entry) => entry.id === storedSession && entry.state === "active") ??
+            sessions.sessions.find((entry) => entry.state === "active") ??
+            (await api.createSession());
+          storage.setItem(storageKeys.session, session.id);
+          const next = standardConfig(scenario);
+          const speed = manager.view.current().speed ?? "1x";
+          const started = await api.startSimulator({ session_id: session.id, config: next, seed: null, speed });
+          rememberConfig(storage, started.id, next);
+          navigate(`/sim/${started.id}`);
+        } catch (error) {
+          failed(error, "Could not start it; try again.");
+        }
+      },
     };
   }, [manager, store, api, storage, sim, onSignedOut]);
 
@@ -142,12 +146,7 @@ export function SimulatorRoute({ sim, services, username, onLogout, onSignedOut 
           <p className="muted">Connecting to the simulator…</p>
         </section>
       ) : (
-        <TradingScreen
-          store={store}
-          config={config}
-          link={link}
-          actions={actions}
-        />
+        <TradingScreen store={store} config={config} link={link} actions={actions} />
       )}
     </Layout>
   );

@@ -35,7 +35,10 @@ export function DataTable<T>({ columns, rows, rowKey, testId, rowTitle, compact 
         {rows.map((row) => (
           <tr key={rowKey(row)} title={rowTitle?.(row)}>
             {columns.map((column) => (
-              <td key={column.title} className={[column.numeric ? "num" : "", column.tone?.(row) ?? ""].join(" ").trim() || undefined}>
+              <td
+                key={column.title}
+                className={[column.numeric ? "num" : "", column.tone?.(row) ?? ""].join(" ").trim() || undefined}
+              >
                 {column.cell(row)}
               </td>
             ))}
@@ -48,4 +51,8 @@ export function DataTable<T>({ columns, rows, rowKey, testId, rowTitle, compact 
 
 /** The colour of a signed figure or a side. */
 export const toneOf = (value: number | "buy" | "sell"): string =>
-  value === "buy" || (typeof value === "number" && value > 0) ? "up" : value === "sell" || (typeof value === "number" && value < 0) ? "down" : "";
+  value === "buy" || (typeof value === "number" && value > 0)
+    ? "up"
+    : value === "sell" || (typeof value === "number" && value < 0)
+      ? "down"
+      : "";

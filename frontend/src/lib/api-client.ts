@@ -97,8 +97,7 @@ export class ApiClient {
   endSession = (session: string) => this.request<Session>("DELETE", `/v1/sessions/${encodeURIComponent(session)}`);
   startSimulator = (request: StartSimulator) => this.request<Simulator>("POST", "/v1/simulators", request);
   listSimulators = () => this.request<SimulatorList>("GET", "/v1/simulators");
-  simulatorStatus = (sim: string) =>
-    this.request<SimulatorStatus>("GET", `/v1/simulators/${encodeURIComponent(sim)}`);
+  simulatorStatus = (sim: string) => this.request<SimulatorStatus>("GET", `/v1/simulators/${encodeURIComponent(sim)}`);
   stopSimulator = (sim: string) => this.request<Simulator>("DELETE", `/v1/simulators/${encodeURIComponent(sim)}`);
   ticket = (sim: string) => this.request<Ticket>("POST", "/v1/tickets", { sim });
 }

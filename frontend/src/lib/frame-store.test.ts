@@ -9,8 +9,8 @@ describe("FrameStore", () => {
     store.subscribe(() => seen.push(store.get()));
     for (let value = 1; value <= 100; value++) store.set(value);
     let builds = 0;
-    store.invalidate(() => (builds += 1, 200));
-    store.invalidate(() => (builds += 1, 300));
+    store.invalidate(() => ((builds += 1), 200));
+    store.invalidate(() => ((builds += 1), 300));
     expect(frames).toHaveLength(1);
     expect(store.get()).toBe(0);
     frames.shift()!();

@@ -75,7 +75,9 @@ export function LoginPage({ auth, notice }: Props) {
             required
           />
         </label>
-        {mode === "register" && <p className="hint">3–32 letters, digits, . - _; a password of 10 to 128 characters.</p>}
+        {mode === "register" && (
+          <p className="hint">3–32 letters, digits, . - _; a password of 10 to 128 characters.</p>
+        )}
         {error && (
           <p className="notice error" role="alert">
             {error}

@@ -6,7 +6,14 @@ import type { Tokens } from "@/protocol";
 import { AuthService } from "./auth-service";
 
 function tokens(n: number): Tokens {
-  return { access_token: `access-${n}`, token_type: "Bearer", expires_in: 600, refresh_token: `refresh-${n}`, user_id: "u_1", sign_in: "fam_1" };
+  return {
+    access_token: `access-${n}`,
+    token_type: "Bearer",
+    expires_in: 600,
+    refresh_token: `refresh-${n}`,
+    user_id: "u_1",
+    sign_in: "fam_1",
+  };
 }
 
 function json(status: number, body: unknown): Response {
@@ -26,7 +33,9 @@ describe("AuthService", () => {
       calls.push({ path, authorization: headers.Authorization ?? null, body: (init?.body as string | null) ?? null });
       if (path.endsWith("/login") || path.endsWith("/refresh")) return json(200, tokens(++issued));
       // The first access token has gone stale on the server.
-      return headers.Authorization === "Bearer access-1" ? json(401, { code: "token_expired", message: "refresh it" }) : json(200, { sessions: [] });
+      return headers.Authorization === "Bearer access-1"
+        ? json(401, { code: "token_expired", message: "refresh it" })
+        : json(200, { sessions: [] });
     });
     const storage = memoryStorage();
     const auth = new AuthService(storage, systemClock);
@@ -36,7 +45,12 @@ describe("AuthService", () => {
     expect(auth.state.current().user).toEqual({ userId: "u_1", username: "demo" });
 
     await expect(api.listSessions()).resolves.toEqual({ sessions: [] });
-    expect(calls.map((call) => call.path)).toEqual(["/v1/auth/login", "/v1/sessions", "/v1/auth/refresh", "/v1/sessions"]);
+    expect(calls.map((call) => call.path)).toEqual([
+      "/v1/auth/login",
+      "/v1/sessions",
+      "/v1/auth/refresh",
+      "/v1/sessions",
+    ]);
     expect(calls[2]!.body).toBe(JSON.stringify({ refresh_token: "refresh-1" }));
     expect(calls[3]!.authorization).toBe("Bearer access-2");
 

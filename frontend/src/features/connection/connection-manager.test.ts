@@ -57,11 +57,29 @@ class RecordingSink implements StreamSink {
 const SIM = "sim-test";
 
 function trade(seq: number): Event {
-  return { seq, time_ms: seq * 10, type: "trade", trade_id: seq, instrument: 0, price: 10_000, qty: 1, aggressor: "buy" };
+  return {
+    seq,
+    time_ms: seq * 10,
+    type: "trade",
+    trade_id: seq,
+    instrument: 0,
+    price: 10_000,
+    qty: 1,
+    aggressor: "buy",
+  };
 }
 
 function welcome(seq: number, resume: "replay" | "snapshot" = "replay"): ServerMessage {
-  return { type: "welcome", sim: SIM, seq, resume, state: "running", speed: "1x", heartbeat_ms: 5_000, dead_after_ms: 12_000 };
+  return {
+    type: "welcome",
+    sim: SIM,
+    seq,
+    resume,
+    state: "running",
+    speed: "1x",
+    heartbeat_ms: 5_000,
+    dead_after_ms: 12_000,
+  };
 }
 
 function view(seq: number): EngineView {
@@ -72,7 +90,16 @@ function view(seq: number): EngineView {
     time_ms: seq * 10,
     books: [],
     open_orders: [],
-    account: { participant: 1, cash: 0, equity: 0, buying_power: 0, realized_pnl: 0, unrealized_pnl: 0, fees_paid: 0, positions: [] },
+    account: {
+      participant: 1,
+      cash: 0,
+      equity: 0,
+      buying_power: 0,
+      realized_pnl: 0,
+      unrealized_pnl: 0,
+      fees_paid: 0,
+      positions: [],
+    },
   };
 }
 
@@ -102,7 +129,11 @@ interface Harness {
   socket: () => FakeSocket;
 }
 
-function harness(overrides: Partial<ConnectionOptions> = {}, sink = new RecordingSink(), storage = memoryStorage()): Harness {
+function harness(
+  overrides: Partial<ConnectionOptions> = {},
+  sink = new RecordingSink(),
+  storage = memoryStorage(),
+): Harness {
   const sockets: FakeSocket[] = [];
   const tickets = { count: 0, refuse: null as Error | null };
   const manager = new ConnectionManager({
@@ -286,7 +317,11 @@ describe("ConnectionManager", () => {
     expect(h.manager.orderGate()).toMatchObject({ ok: false, reason: expect.stringContaining("Reconciling") });
     expect(h.manager.submitOrder(order("web-2")).ok).toBe(false);
 
-    second.receive({ type: "order_ack", client_order_id: "web-1", outcome: { status: "accepted", order_id: 7, seq: 11 } });
+    second.receive({
+      type: "order_ack",
+      client_order_id: "web-1",
+      outcome: { status: "accepted", order_id: 7, seq: 11 },
+    });
     expect(h.sink.acks).toEqual(["web-1"]);
     expect(h.manager.view.current().inFlight).toEqual([]);
     expect(h.manager.orderGate()).toEqual({ ok: true });
@@ -296,7 +331,13 @@ describe("ConnectionManager", () => {
     const h = harness();
     const socket = await goLive(h, 10);
     h.manager.submitOrder(order("web-9"));
-    socket.receive({ type: "error", code: "rate_limited", message: "retry in 20 ms", request_id: "web-9", retry_after_ms: 20 });
+    socket.receive({
+      type: "error",
+      code: "rate_limited",
+      message: "retry in 20 ms",
+      request_id: "web-9",
+      retry_after_ms: 20,
+    });
     await vi.advanceTimersByTimeAsync(20);
     expect(socket.ofType("order").map((message) => message.order.client_order_id)).toEqual(["web-9", "web-9"]);
   });

@@ -227,8 +227,7 @@ export class ConnectionManager {
   /** Cancels, amends and speed changes: sent only on a live link (they have no idempotency key). */
   request(message: ClientMessage): Gate {
     // A speed change is not an order: it needs the link up, not a fresh heartbeat or settled orders.
-    const gate: Gate =
-      message.type === "set_speed" && this.phase === "live" ? { ok: true } : this.orderGate();
+    const gate: Gate = message.type === "set_speed" && this.phase === "live" ? { ok: true } : this.orderGate();
     if (gate.ok) this.send(message);
     return gate;
   }

@@ -119,7 +119,11 @@ export function HomePage({ api, storage, onOpen, onSignedOut }: Props) {
   ];
   const sessionColumns: Column<Session>[] = [
     { title: "Session", cell: (session) => `${session.id.slice(0, 16)}…`, tone: () => "mono" },
-    { title: "State", cell: (session) => session.state, tone: (session) => (session.state === "active" ? "up" : "muted") },
+    {
+      title: "State",
+      cell: (session) => session.state,
+      tone: (session) => (session.state === "active" ? "up" : "muted"),
+    },
     { title: "Idle deadline", cell: (session) => new Date(session.idle_deadline_ms).toLocaleTimeString() },
   ];
 
@@ -148,7 +152,13 @@ export function HomePage({ api, storage, onOpen, onSignedOut }: Props) {
           </label>
           <label>
             Seed (optional)
-            <input name="seed" inputMode="numeric" placeholder="random" value={seed} onChange={(event) => setSeed(event.target.value)} />
+            <input
+              name="seed"
+              inputMode="numeric"
+              placeholder="random"
+              value={seed}
+              onChange={(event) => setSeed(event.target.value)}
+            />
           </label>
           <button className="primary" type="submit" disabled={busy}>
             {busy ? "Starting…" : "Start simulator"}
@@ -175,7 +185,13 @@ export function HomePage({ api, storage, onOpen, onSignedOut }: Props) {
         ) : running.length === 0 ? (
           <p className="muted">None yet: start one above.</p>
         ) : (
-          <DataTable testId="simulators" compact={false} columns={simulatorColumns} rows={running} rowKey={(sim) => sim.id} />
+          <DataTable
+            testId="simulators"
+            compact={false}
+            columns={simulatorColumns}
+            rows={running}
+            rowKey={(sim) => sim.id}
+          />
         )}
       </section>
 
@@ -185,7 +201,12 @@ export function HomePage({ api, storage, onOpen, onSignedOut }: Props) {
           <p className="muted">Loading…</p>
         ) : (
           <>
-            <DataTable compact={false} columns={sessionColumns} rows={sessions.slice(0, 8)} rowKey={(session) => session.id} />
+            <DataTable
+              compact={false}
+              columns={sessionColumns}
+              rows={sessions.slice(0, 8)}
+              rowKey={(session) => session.id}
+            />
             {!activeSession && <p className="muted">No active session: starting a simulator opens one.</p>}
             <button type="button" onClick={() => void newSession()}>
               New session

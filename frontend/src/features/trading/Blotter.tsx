@@ -42,7 +42,11 @@ export const Blotter = memo(function Blotter(props: Props) {
   const known = new Set(props.openOrders.map((row) => row.clientOrderId));
   const unsettled = new Map(props.inFlight.map((order) => [order.entry.client_order_id, order.state]));
   const pendingRows = props.inFlight
-    .filter((order) => !known.has(order.entry.client_order_id) && !props.doneOrders.some((row) => row.clientOrderId === order.entry.client_order_id))
+    .filter(
+      (order) =>
+        !known.has(order.entry.client_order_id) &&
+        !props.doneOrders.some((row) => row.clientOrderId === order.entry.client_order_id),
+    )
     .map((order) => rowFromEntry(order.entry));
   const orders = [...pendingRows, ...props.openOrders];
 
@@ -78,8 +82,18 @@ export const Blotter = memo(function Blotter(props: Props) {
     { title: "qty", numeric: true, cell: (position) => position.qty, tone: (position) => toneOf(position.qty) },
     { title: "avg", numeric: true, cell: (position) => formatPrice(position.avg_price, decimals) },
     { title: "mark", numeric: true, cell: (position) => formatPrice(position.mark_price, decimals) },
-    { title: "realized", numeric: true, cell: (position) => formatMoney(position.realized_pnl, decimals), tone: (position) => toneOf(position.realized_pnl) },
-    { title: "unrealized", numeric: true, cell: (position) => formatMoney(position.unrealized_pnl, decimals), tone: (position) => toneOf(position.unrealized_pnl) },
+    {
+      title: "realized",
+      numeric: true,
+      cell: (position) => formatMoney(position.realized_pnl, decimals),
+      tone: (position) => toneOf(position.realized_pnl),
+    },
+    {
+      title: "unrealized",
+      numeric: true,
+      cell: (position) => formatMoney(position.unrealized_pnl, decimals),
+      tone: (position) => toneOf(position.unrealized_pnl),
+    },
   ];
   const historyColumns: Column<OrderRow>[] = [
     { title: "id", cell: (row) => row.orderId ?? "—", tone: () => "mono muted" },
@@ -91,7 +105,8 @@ export const Blotter = memo(function Blotter(props: Props) {
     { title: "avg", numeric: true, cell: (row) => formatPrice(row.avgPrice, decimals) },
     {
       title: "status",
-      cell: (row) => `${row.status}${row.note ? ` — ${row.note}` : row.rejectReason ? ` (${row.rejectReason.replaceAll("_", " ")})` : ""}`,
+      cell: (row) =>
+        `${row.status}${row.note ? ` — ${row.note}` : row.rejectReason ? ` (${row.rejectReason.replaceAll("_", " ")})` : ""}`,
     },
   ];
   return (
@@ -137,10 +152,20 @@ export const Blotter = memo(function Blotter(props: Props) {
                   {amending?.key === row.key ? (
                     <>
                       <td className="num">
-                        <input aria-label="new price" className="inline" value={amending.price} onChange={(event) => setAmending({ ...amending, price: event.target.value })} />
+                        <input
+                          aria-label="new price"
+                          className="inline"
+                          value={amending.price}
+                          onChange={(event) => setAmending({ ...amending, price: event.target.value })}
+                        />
                       </td>
                       <td className="num">
-                        <input aria-label="new quantity" className="inline" value={amending.qty} onChange={(event) => setAmending({ ...amending, qty: event.target.value })} />
+                        <input
+                          aria-label="new quantity"
+                          className="inline"
+                          value={amending.qty}
+                          onChange={(event) => setAmending({ ...amending, qty: event.target.value })}
+                        />
                       </td>
                     </>
                   ) : (
@@ -168,11 +193,22 @@ export const Blotter = memo(function Blotter(props: Props) {
                           <button
                             type="button"
                             disabled={!canAct}
-                            onClick={() => setAmending({ key: row.key, qty: String(row.qty), price: row.price === null ? "" : formatPrice(row.price, decimals) })}
+                            onClick={() =>
+                              setAmending({
+                                key: row.key,
+                                qty: String(row.qty),
+                                price: row.price === null ? "" : formatPrice(row.price, decimals),
+                              })
+                            }
                           >
                             Amend
                           </button>
-                          <button type="button" className="danger" disabled={!canAct} onClick={() => props.onCancel(row)}>
+                          <button
+                            type="button"
+                            className="danger"
+                            disabled={!canAct}
+                            onClick={() => props.onCancel(row)}
+                          >
                             Cancel
                           </button>
                         </>
@@ -183,12 +219,25 @@ export const Blotter = memo(function Blotter(props: Props) {
             </tbody>
           </table>
         )}
-        {tab === "fills" && <DataTable testId="fills" columns={fillColumns} rows={props.fills} rowKey={(fill) => fill.seq} />}
+        {tab === "fills" && (
+          <DataTable testId="fills" columns={fillColumns} rows={props.fills} rowKey={(fill) => fill.seq} />
+        )}
         {tab === "positions" && (
-          <DataTable testId="positions" columns={positionColumns} rows={account?.positions ?? []} rowKey={(position) => position.instrument} />
+          <DataTable
+            testId="positions"
+            columns={positionColumns}
+            rows={account?.positions ?? []}
+            rowKey={(position) => position.instrument}
+          />
         )}
         {tab === "history" && (
-          <DataTable testId="history" columns={historyColumns} rows={props.doneOrders} rowKey={(row) => row.key} rowTitle={(row) => row.note ?? ""} />
+          <DataTable
+            testId="history"
+            columns={historyColumns}
+            rows={props.doneOrders}
+            rowKey={(row) => row.key}
+            rowTitle={(row) => row.note ?? ""}
+          />
         )}
       </div>
       <footer className="account" data-testid="account">
@@ -202,10 +251,16 @@ export const Blotter = memo(function Blotter(props: Props) {
           buying power <b>{formatMoney(account?.buying_power, decimals)}</b>
         </span>
         <span>
-          realized <b className={(account?.realized_pnl ?? 0) >= 0 ? "up" : "down"} data-testid="realized-pnl">{formatMoney(account?.realized_pnl, decimals)}</b>
+          realized{" "}
+          <b className={(account?.realized_pnl ?? 0) >= 0 ? "up" : "down"} data-testid="realized-pnl">
+            {formatMoney(account?.realized_pnl, decimals)}
+          </b>
         </span>
         <span>
-          unrealized <b className={(account?.unrealized_pnl ?? 0) >= 0 ? "up" : "down"} data-testid="unrealized-pnl">{formatMoney(account?.unrealized_pnl, decimals)}</b>
+          unrealized{" "}
+          <b className={(account?.unrealized_pnl ?? 0) >= 0 ? "up" : "down"} data-testid="unrealized-pnl">
+            {formatMoney(account?.unrealized_pnl, decimals)}
+          </b>
         </span>
         <span>
           fees <b>{formatMoney(account?.fees_paid, decimals)}</b>

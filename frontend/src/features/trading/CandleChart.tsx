@@ -25,7 +25,12 @@ function CandleChart({ candles, version, decimals }: Props) {
       autoSize: true,
       layout: { background: { color: "#0d1117" }, textColor: "#8b949e", fontSize: 11, attributionLogo: true },
       grid: { vertLines: { color: "#161b22" }, horzLines: { color: "#161b22" } },
-      timeScale: { timeVisible: true, secondsVisible: true, borderColor: "#30363d", tickMarkFormatter: (time: number) => formatSimTime(time * 1000).slice(0, -4) },
+      timeScale: {
+        timeVisible: true,
+        secondsVisible: true,
+        borderColor: "#30363d",
+        tickMarkFormatter: (time: number) => formatSimTime(time * 1000).slice(0, -4),
+      },
       rightPriceScale: { borderColor: "#30363d" },
       localization: {
         timeFormatter: (time: number) => formatSimTime(time * 1000),
@@ -52,9 +57,12 @@ function CandleChart({ candles, version, decimals }: Props) {
   const latest = useRef(candles);
   latest.current = candles;
 
-  useEffect(() => () => {
-    if (pending.current) clearTimeout(pending.current);
-  }, []);
+  useEffect(
+    () => () => {
+      if (pending.current) clearTimeout(pending.current);
+    },
+    [],
+  );
 
   // Candles close up to 100 times a second at 100x; the chart redraws at most every REDRAW_MS.
   useEffect(() => {

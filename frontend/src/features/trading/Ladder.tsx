@@ -41,20 +41,28 @@ export const Ladder = memo(function Ladder({ book, orders, tick, decimals, onPic
       const side = bySide[order.side];
       const at = side.get(order.price) ?? { qty: 0, qtyAhead: null };
       at.qty += order.leavesQty;
-      if (order.qtyAhead !== null) at.qtyAhead = at.qtyAhead === null ? order.qtyAhead : Math.min(at.qtyAhead, order.qtyAhead);
+      if (order.qtyAhead !== null)
+        at.qtyAhead = at.qtyAhead === null ? order.qtyAhead : Math.min(at.qtyAhead, order.qtyAhead);
       side.set(order.price, at);
     }
     return bySide;
   }, [orders]);
 
-  const prices = [...bids.keys(), ...asks.keys(), ...orders.flatMap((order) => (order.price === null ? [] : [order.price]))];
+  const prices = [
+    ...bids.keys(),
+    ...asks.keys(),
+    ...orders.flatMap((order) => (order.price === null ? [] : [order.price])),
+  ];
   if (book?.lastTradePrice) prices.push(book.lastTradePrice);
   const top = prices.length ? Math.max(...prices) + MARGIN_TICKS * tick : 0;
   const bottom = prices.length ? Math.max(tick, Math.min(...prices) - MARGIN_TICKS * tick) : 0;
   const rowCount = prices.length ? Math.min(MAX_ROWS, Math.round((top - bottom) / tick) + 1) : 0;
   const bestBid = book?.bids[0]?.price ?? null;
   const bestAsk = book?.asks[0]?.price ?? null;
-  const mid = bestBid !== null && bestAsk !== null ? (bestBid + bestAsk) / 2 : (bestBid ?? bestAsk ?? book?.lastTradePrice ?? null);
+  const mid =
+    bestBid !== null && bestAsk !== null
+      ? (bestBid + bestAsk) / 2
+      : (bestBid ?? bestAsk ?? book?.lastTradePrice ?? null);
 
   useEffect(() => {
     const element = viewport.current;
@@ -78,7 +86,11 @@ export const Ladder = memo(function Ladder({ book, orders, tick, decimals, onPic
 
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
   const last = Math.min(rowCount, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
-  const maxQty = Math.max(1, ...(book?.bids ?? []).map((level) => level.qty), ...(book?.asks ?? []).map((level) => level.qty));
+  const maxQty = Math.max(
+    1,
+    ...(book?.bids ?? []).map((level) => level.qty),
+    ...(book?.asks ?? []).map((level) => level.qty),
+  );
 
   const rows = [];
   for (let index = first; index < last; index++) {
@@ -107,7 +119,10 @@ export const Ladder = memo(function Ladder({ book, orders, tick, decimals, onPic
           {ask && <i style={{ width: `${(ask.qty / maxQty) * 100}%` }} />}
           <b>{ask?.qty ?? ""}</b>
         </button>
-        <span className="mine sell" title={myAsk?.qtyAhead != null ? `${myAsk.qtyAhead} ahead in the queue` : undefined}>
+        <span
+          className="mine sell"
+          title={myAsk?.qtyAhead != null ? `${myAsk.qtyAhead} ahead in the queue` : undefined}
+        >
           {myAsk ? `${myAsk.qty}${myAsk.qtyAhead != null ? ` ·${myAsk.qtyAhead}` : ""}` : ""}
         </span>
       </div>,
@@ -121,7 +136,12 @@ export const Ladder = memo(function Ladder({ book, orders, tick, decimals, onPic
         <span className="muted">
           spread {bestBid !== null && bestAsk !== null ? formatPrice(bestAsk - bestBid, decimals) : "—"}
         </span>
-        <button type="button" className={follow ? "toggle on" : "toggle"} onClick={() => setFollow(!follow)} title="Keep the spread centred">
+        <button
+          type="button"
+          className={follow ? "toggle on" : "toggle"}
+          onClick={() => setFollow(!follow)}
+          title="Keep the spread centred"
+        >
           {follow ? "following" : "centre"}
         </button>
       </header>

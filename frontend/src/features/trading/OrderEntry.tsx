@@ -112,20 +112,35 @@ export const OrderEntry = memo(function OrderEntry({ context, gate, picked, onSu
       </header>
       <form onSubmit={submit}>
         <div className="side-switch">
-          <button type="button" className={form.side === "buy" ? "buy on" : "buy"} onClick={() => update({ side: "buy" })}>
+          <button
+            type="button"
+            className={form.side === "buy" ? "buy on" : "buy"}
+            onClick={() => update({ side: "buy" })}
+          >
             Buy
           </button>
-          <button type="button" className={form.side === "sell" ? "sell on" : "sell"} onClick={() => update({ side: "sell" })}>
+          <button
+            type="button"
+            className={form.side === "sell" ? "sell on" : "sell"}
+            onClick={() => update({ side: "sell" })}
+          >
             Sell
           </button>
         </div>
         <div className="row">
           <label>
             Type
-            <select name="type" value={form.type} onChange={(event) => {
-              const type = event.target.value as OrderForm["type"];
-              update({ type, tif: type === "market" ? "ioc" : form.tif === "ioc" || form.tif === "fok" ? "gtc" : form.tif });
-            }}>
+            <select
+              name="type"
+              value={form.type}
+              onChange={(event) => {
+                const type = event.target.value as OrderForm["type"];
+                update({
+                  type,
+                  tif: type === "market" ? "ioc" : form.tif === "ioc" || form.tif === "fok" ? "gtc" : form.tif,
+                });
+              }}
+            >
               {ORDER_TYPES.map((type) => (
                 <option key={type} value={type}>
                   {TYPE_LABELS[type]}
@@ -135,7 +150,11 @@ export const OrderEntry = memo(function OrderEntry({ context, gate, picked, onSu
           </label>
           <label>
             TIF
-            <select name="tif" value={form.tif} onChange={(event) => update({ tif: event.target.value as OrderForm["tif"] })}>
+            <select
+              name="tif"
+              value={form.tif}
+              onChange={(event) => update({ tif: event.target.value as OrderForm["tif"] })}
+            >
               {TIMES_IN_FORCE.map((tif) => (
                 <option key={tif} value={tif}>
                   {tif.toUpperCase()}
@@ -148,18 +167,33 @@ export const OrderEntry = memo(function OrderEntry({ context, gate, picked, onSu
         <div className="row">
           <label>
             Qty
-            <input name="qty" inputMode="numeric" value={form.qty} onChange={(event) => update({ qty: event.target.value })} />
+            <input
+              name="qty"
+              inputMode="numeric"
+              value={form.qty}
+              onChange={(event) => update({ qty: event.target.value })}
+            />
           </label>
           {needsPrice && (
             <label>
               Price
-              <input name="price" inputMode="decimal" value={form.price} onChange={(event) => update({ price: event.target.value })} />
+              <input
+                name="price"
+                inputMode="decimal"
+                value={form.price}
+                onChange={(event) => update({ price: event.target.value })}
+              />
             </label>
           )}
           {needsStop && (
             <label>
               Stop
-              <input name="stopPrice" inputMode="decimal" value={form.stopPrice} onChange={(event) => update({ stopPrice: event.target.value })} />
+              <input
+                name="stopPrice"
+                inputMode="decimal"
+                value={form.stopPrice}
+                onChange={(event) => update({ stopPrice: event.target.value })}
+              />
             </label>
           )}
         </div>
@@ -169,7 +203,12 @@ export const OrderEntry = memo(function OrderEntry({ context, gate, picked, onSu
         {form.tif === "gtd" && (
           <label>
             Expires in (simulated s)
-            <input name="expire" inputMode="numeric" value={form.expireInSeconds} onChange={(event) => update({ expireInSeconds: event.target.value })} />
+            <input
+              name="expire"
+              inputMode="numeric"
+              value={form.expireInSeconds}
+              onChange={(event) => update({ expireInSeconds: event.target.value })}
+            />
           </label>
         )}
         {field("expire")}
@@ -178,11 +217,21 @@ export const OrderEntry = memo(function OrderEntry({ context, gate, picked, onSu
           <div className="row">
             <label>
               Show qty
-              <input name="displayQty" inputMode="numeric" placeholder="all" value={form.displayQty} onChange={(event) => update({ displayQty: event.target.value })} />
+              <input
+                name="displayQty"
+                inputMode="numeric"
+                placeholder="all"
+                value={form.displayQty}
+                onChange={(event) => update({ displayQty: event.target.value })}
+              />
             </label>
             <label>
               STP
-              <select name="stp" value={form.stp} onChange={(event) => update({ stp: event.target.value as OrderForm["stp"] })}>
+              <select
+                name="stp"
+                value={form.stp}
+                onChange={(event) => update({ stp: event.target.value as OrderForm["stp"] })}
+              >
                 {STP_MODES.map((mode) => (
                   <option key={mode} value={mode}>
                     {mode.replace("_", " ")}
@@ -192,7 +241,11 @@ export const OrderEntry = memo(function OrderEntry({ context, gate, picked, onSu
             </label>
           </div>
           <label className="check">
-            <input type="checkbox" checked={form.postOnly} onChange={(event) => update({ postOnly: event.target.checked })} />
+            <input
+              type="checkbox"
+              checked={form.postOnly}
+              onChange={(event) => update({ postOnly: event.target.checked })}
+            />
             Post only
           </label>
         </details>

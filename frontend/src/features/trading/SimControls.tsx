@@ -15,7 +15,15 @@ interface Props {
 }
 
 /** Pause, speed, scenario (a new simulator: a running market cannot change its scenario) and stop. */
-export const SimControls = memo(function SimControls({ simState, speed, scenario, canControl, onSpeed, onStop, onRestart }: Props) {
+export const SimControls = memo(function SimControls({
+  simState,
+  speed,
+  scenario,
+  canControl,
+  onSpeed,
+  onStop,
+  onRestart,
+}: Props) {
   const [nextScenario, setNextScenario] = useState<Scenario>(scenario);
   const paused = speed === "paused";
   return (
@@ -24,13 +32,22 @@ export const SimControls = memo(function SimControls({ simState, speed, scenario
       <button type="button" disabled={!canControl} onClick={() => onSpeed(paused ? "1x" : "paused")}>
         {paused ? "▶ Resume" : "❚❚ Pause"}
       </button>
-      <select aria-label="speed" disabled={!canControl} value={paused ? "" : (speed ?? "")} onChange={(event) => onSpeed(event.target.value as Speed)}>
+      <select
+        aria-label="speed"
+        disabled={!canControl}
+        value={paused ? "" : (speed ?? "")}
+        onChange={(event) => onSpeed(event.target.value as Speed)}
+      >
         {paused && <option value="">paused</option>}
         {SPEEDS.map((option) => (
           <option key={option}>{option}</option>
         ))}
       </select>
-      <select aria-label="scenario" value={nextScenario} onChange={(event) => setNextScenario(event.target.value as Scenario)}>
+      <select
+        aria-label="scenario"
+        value={nextScenario}
+        onChange={(event) => setNextScenario(event.target.value as Scenario)}
+      >
         {SCENARIOS.map((option) => (
           <option key={option.value} value={option.value}>
             {option.label}

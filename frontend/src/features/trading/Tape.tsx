@@ -6,7 +6,12 @@ import type { TapeTrade } from "./trading-store";
 export const Tape = memo(function Tape({ trades, decimals }: { trades: TapeTrade[]; decimals: number }) {
   const columns: Column<TapeTrade>[] = [
     { title: "time", cell: (trade) => formatSimTime(trade.timeMs), tone: () => "muted" },
-    { title: "price", numeric: true, cell: (trade) => formatPrice(trade.price, decimals), tone: (trade) => (trade.aggressor === "buy" ? "up" : "down") },
+    {
+      title: "price",
+      numeric: true,
+      cell: (trade) => formatPrice(trade.price, decimals),
+      tone: (trade) => (trade.aggressor === "buy" ? "up" : "down"),
+    },
     { title: "qty", numeric: true, cell: (trade) => trade.qty },
   ];
   return (

@@ -47,7 +47,10 @@ export const TradingScreen = memo(function TradingScreen({ store, config, link, 
   const instrumentConfig = config.instruments[instrument] ?? config.instruments[0]!;
   const decimals = instrumentConfig.price_decimals;
   const book = state.books[instrument];
-  const ordersHere = useMemo(() => state.openOrders.filter((order) => order.instrument === instrument), [state.openOrders, instrument]);
+  const ordersHere = useMemo(
+    () => state.openOrders.filter((order) => order.instrument === instrument),
+    [state.openOrders, instrument],
+  );
   const account = state.account;
   const lastTradePrice = book?.lastTradePrice ?? null;
   const halted = book?.halted ?? false;
@@ -76,7 +79,11 @@ export const TradingScreen = memo(function TradingScreen({ store, config, link, 
     <div className="trading">
       <div className="toolbar">
         {config.instruments.length > 1 ? (
-          <select aria-label="instrument" value={instrument} onChange={(event) => setInstrument(Number(event.target.value))}>
+          <select
+            aria-label="instrument"
+            value={instrument}
+            onChange={(event) => setInstrument(Number(event.target.value))}
+          >
             {config.instruments.map((entry, index) => (
               <option key={entry.symbol} value={index}>
                 {entry.symbol}
@@ -106,7 +113,12 @@ export const TradingScreen = memo(function TradingScreen({ store, config, link, 
           <h3>Candles</h3>
           <div className="tabs">
             {(["1s", "1m"] as const).map((option) => (
-              <button key={option} type="button" aria-selected={interval === option} onClick={() => setCandleInterval(option)}>
+              <button
+                key={option}
+                type="button"
+                aria-selected={interval === option}
+                onClick={() => setCandleInterval(option)}
+              >
                 {option}
               </button>
             ))}
@@ -116,10 +128,20 @@ export const TradingScreen = memo(function TradingScreen({ store, config, link, 
           </a>
         </header>
         <Suspense fallback={<p className="muted pad">Loading chart…</p>}>
-          <CandleChart candles={store.candles(instrument, interval)} version={state.candleVersion} decimals={decimals} />
+          <CandleChart
+            candles={store.candles(instrument, interval)}
+            version={state.candleVersion}
+            decimals={decimals}
+          />
         </Suspense>
       </section>
-      <Ladder book={book} orders={ordersHere} tick={instrumentConfig.tick_size} decimals={decimals} onPickPrice={pickPrice} />
+      <Ladder
+        book={book}
+        orders={ordersHere}
+        tick={instrumentConfig.tick_size}
+        decimals={decimals}
+        onPickPrice={pickPrice}
+      />
       <Tape trades={state.tape} decimals={decimals} />
       <OrderEntry context={context} gate={link.gate} picked={picked} onSubmit={actions.submit} />
       <Blotter

@@ -48,25 +48,81 @@ describe("blotter reducer", () => {
     blotter.entries.set("web-1", entry);
     applyExecution(blotter, report({}));
     applyQueuePosition(blotter, {
-      seq: 2, time_ms: 100, type: "queue_position", participant: 1, order_id: 7, client_order_id: "web-1",
-      instrument: 0, side: "buy", price: 9_990, qty_ahead: 30, orders_ahead: 3,
+      seq: 2,
+      time_ms: 100,
+      type: "queue_position",
+      participant: 1,
+      order_id: 7,
+      client_order_id: "web-1",
+      instrument: 0,
+      side: "buy",
+      price: 9_990,
+      qty_ahead: 30,
+      orders_ahead: 3,
     });
-    expect(blotter.open.get("web-1")).toMatchObject({ orderId: 7, status: "new", qtyAhead: 30, orderType: entry.order_type });
-    applyExecution(blotter, report({ seq: 3, exec_type: "partial_fill", status: "partially_filled", cum_qty: 4, leaves_qty: 6, last_price: 9_990, last_qty: 4, liquidity: "maker", fee: -1, avg_price: 9_990 }));
+    expect(blotter.open.get("web-1")).toMatchObject({
+      orderId: 7,
+      status: "new",
+      qtyAhead: 30,
+      orderType: entry.order_type,
+    });
+    applyExecution(
+      blotter,
+      report({
+        seq: 3,
+        exec_type: "partial_fill",
+        status: "partially_filled",
+        cum_qty: 4,
+        leaves_qty: 6,
+        last_price: 9_990,
+        last_qty: 4,
+        liquidity: "maker",
+        fee: -1,
+        avg_price: 9_990,
+      }),
+    );
     expect(blotter.open.get("web-1")).toMatchObject({ cumQty: 4, leavesQty: 6, qtyAhead: 30 });
-    applyExecution(blotter, report({ seq: 4, exec_type: "fill", status: "filled", cum_qty: 10, leaves_qty: 0, last_price: 9_990, last_qty: 6, liquidity: "maker", avg_price: 9_990 }));
+    applyExecution(
+      blotter,
+      report({
+        seq: 4,
+        exec_type: "fill",
+        status: "filled",
+        cum_qty: 10,
+        leaves_qty: 0,
+        last_price: 9_990,
+        last_qty: 6,
+        liquidity: "maker",
+        avg_price: 9_990,
+      }),
+    );
     expect(blotter.open.size).toBe(0);
     expect(blotter.done.map((row) => [row.key, row.status])).toEqual([["web-1", "filled"]]);
-    expect(blotter.fills.map((fill) => [fill.seq, fill.qty])).toEqual([[4, 6], [3, 4]]);
+    expect(blotter.fills.map((fill) => [fill.seq, fill.qty])).toEqual([
+      [4, 6],
+      [3, 4],
+    ]);
   });
 
   it("keeps a rejection's message from the order ack", () => {
     const blotter = emptyBlotter();
     blotter.entries.set("web-1", entry);
-    applyExecution(blotter, report({ order_id: null, exec_type: "rejected", status: "rejected", leaves_qty: 0, reject_reason: "off_tick" }));
-    applyOrderAck(blotter, "web-1", { status: "rejected", reason: "off_tick", message: "The price is not a multiple of the tick size.", seq: 1 });
+    applyExecution(
+      blotter,
+      report({ order_id: null, exec_type: "rejected", status: "rejected", leaves_qty: 0, reject_reason: "off_tick" }),
+    );
+    applyOrderAck(blotter, "web-1", {
+      status: "rejected",
+      reason: "off_tick",
+      message: "The price is not a multiple of the tick size.",
+      seq: 1,
+    });
     expect(blotter.done).toHaveLength(1);
-    expect(blotter.done[0]).toMatchObject({ status: "rejected", rejectReason: "off_tick", note: expect.stringContaining("tick") });
+    expect(blotter.done[0]).toMatchObject({
+      status: "rejected",
+      rejectReason: "off_tick",
+      note: expect.stringContaining("tick"),
+    });
   });
 
   it("an order replayed after a reconnect stays one order", () => {
@@ -85,9 +141,38 @@ describe("blotter reducer", () => {
     const store = new TradingStore((callback) => callback());
     store.apply([report({})], []);
     store.reset({
-      participant: 1, seq: 50, step: 50, time_ms: 500, books: [],
-      open_orders: [{ order_id: 9, client_order_id: "web-2", instrument: 0, side: "sell", order_type: { type: "limit", price: 10_020 }, tif: { type: "day" }, status: "new", qty: 3, cum_qty: 0, leaves_qty: 3, display_qty: null, price: 10_020, qty_ahead: 12 }],
-      account: { participant: 1, cash: 1, equity: 2, buying_power: 3, realized_pnl: 4, unrealized_pnl: 5, fees_paid: 6, positions: [] },
+      participant: 1,
+      seq: 50,
+      step: 50,
+      time_ms: 500,
+      books: [],
+      open_orders: [
+        {
+          order_id: 9,
+          client_order_id: "web-2",
+          instrument: 0,
+          side: "sell",
+          order_type: { type: "limit", price: 10_020 },
+          tif: { type: "day" },
+          status: "new",
+          qty: 3,
+          cum_qty: 0,
+          leaves_qty: 3,
+          display_qty: null,
+          price: 10_020,
+          qty_ahead: 12,
+        },
+      ],
+      account: {
+        participant: 1,
+        cash: 1,
+        equity: 2,
+        buying_power: 3,
+        realized_pnl: 4,
+        unrealized_pnl: 5,
+        fees_paid: 6,
+        positions: [],
+      },
     });
     const snapshot = store.snapshot.current();
     expect(snapshot.openOrders.map((row) => [row.key, row.qtyAhead])).toEqual([["web-2", 12]]);

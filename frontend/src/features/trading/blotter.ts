@@ -122,7 +122,12 @@ export function applyExecution(blotter: Blotter, event: EventOf<"execution_repor
     };
     blotter.fills = [fill, ...blotter.fills].slice(0, MAX_FILLS);
   }
-  if (event.status === "filled" || event.status === "cancelled" || event.status === "expired" || event.status === "rejected") {
+  if (
+    event.status === "filled" ||
+    event.status === "cancelled" ||
+    event.status === "expired" ||
+    event.status === "rejected"
+  ) {
     retire(blotter, row);
   } else {
     blotter.open.set(row.key, row);

@@ -32,7 +32,16 @@ describe("book reducer", () => {
       last_trade_price: 100,
       status: { instrument: 2, halted: true, resumes_at_ms: 500 },
     });
-    applyTrade(book, { seq: 2, time_ms: 0, type: "trade", trade_id: 1, instrument: 2, price: 101, qty: 1, aggressor: "buy" });
+    applyTrade(book, {
+      seq: 2,
+      time_ms: 0,
+      type: "trade",
+      trade_id: 1,
+      instrument: 2,
+      price: 101,
+      qty: 1,
+      aggressor: "buy",
+    });
     expect(bookToSnapshot(2, book)).toEqual({
       instrument: 2,
       bids: [{ price: 100, qty: 1, orders: 1 }],

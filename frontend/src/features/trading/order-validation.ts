@@ -36,7 +36,9 @@ export interface OrderContext {
   halted: boolean;
 }
 
-export type FieldErrors = Partial<Record<"price" | "stopPrice" | "qty" | "tif" | "displayQty" | "postOnly" | "expire" | "form", string>>;
+export type FieldErrors = Partial<
+  Record<"price" | "stopPrice" | "qty" | "tif" | "displayQty" | "postOnly" | "expire" | "form", string>
+>;
 
 export type Validation = { ok: true; entry: OrderEntry } | { ok: false; errors: FieldErrors };
 
@@ -77,7 +79,8 @@ export function validateOrder(form: OrderForm, context: OrderContext, clientOrde
   if (isLimit) {
     price = parsePrice(form.price, decimals);
     if (price === null || price <= 0) errors.price = `Enter a price with at most ${decimals} decimals.`;
-    else if (price % tick !== 0) errors.price = `The price must be a multiple of the tick size (${tick / 10 ** decimals}).`;
+    else if (price % tick !== 0)
+      errors.price = `The price must be a multiple of the tick size (${tick / 10 ** decimals}).`;
     else {
       const band = priceBand(context);
       if (price < band.low || price > band.high) {
@@ -108,7 +111,8 @@ export function validateOrder(form: OrderForm, context: OrderContext, clientOrde
     if (form.type !== "limit" || immediate) errors.displayQty = "Only resting limit orders can be icebergs.";
     else if (displayQty === null || displayQty === 0) errors.displayQty = "Enter a shown quantity above 0.";
     else if (qty !== null && displayQty > qty) errors.displayQty = "The shown part cannot exceed the quantity.";
-    else if (displayQty % lot !== 0) errors.displayQty = `The shown quantity must be a multiple of the lot size (${lot}).`;
+    else if (displayQty % lot !== 0)
+      errors.displayQty = `The shown quantity must be a multiple of the lot size (${lot}).`;
   }
   if (form.postOnly && (form.type !== "limit" || immediate)) {
     errors.postOnly = "Post-only applies to resting limit orders only.";

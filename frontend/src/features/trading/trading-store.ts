@@ -21,7 +21,15 @@ import {
   type Fill,
   type OrderRow,
 } from "./blotter";
-import { applyBookDelta, applyTrade, bookFromSnapshot, bookToSnapshot, emptyBook, sortedLevels, type Book } from "./book";
+import {
+  applyBookDelta,
+  applyTrade,
+  bookFromSnapshot,
+  bookToSnapshot,
+  emptyBook,
+  sortedLevels,
+  type Book,
+} from "./book";
 
 export interface TapeTrade {
   seq: number;
@@ -125,7 +133,8 @@ export class TradingStore implements StreamSink {
 
   orderAck(clientOrderId: string, outcome: OrderOutcome): void {
     applyOrderAck(this.blotter, clientOrderId, outcome);
-    if (outcome.status === "duplicate_elsewhere") this.notice(`Order ${clientOrderId} was not entered: its id was used before.`);
+    if (outcome.status === "duplicate_elsewhere")
+      this.notice(`Order ${clientOrderId} was not entered: its id was used before.`);
     this.changed();
   }
 
@@ -201,7 +210,13 @@ export class TradingStore implements StreamSink {
       case "trade":
         this.tapeDirty = true;
         applyTrade(this.book(event.instrument), event);
-        this.tape.unshift({ seq: event.seq, timeMs: event.time_ms, price: event.price, qty: event.qty, aggressor: event.aggressor });
+        this.tape.unshift({
+          seq: event.seq,
+          timeMs: event.time_ms,
+          price: event.price,
+          qty: event.qty,
+          aggressor: event.aggressor,
+        });
         if (this.tape.length > MAX_TAPE) this.tape.length = MAX_TAPE;
         return;
       case "bbo":
@@ -234,7 +249,9 @@ export class TradingStore implements StreamSink {
         return;
       }
       case "request_rejected":
-        this.notice(`The ${event.request} of order ${event.client_order_id ?? event.order_id ?? "?"} was refused: ${event.reason.replaceAll("_", " ")}.`);
+        this.notice(
+          `The ${event.request} of order ${event.client_order_id ?? event.order_id ?? "?"} was refused: ${event.reason.replaceAll("_", " ")}.`,
+        );
         return;
     }
   }
@@ -254,7 +271,12 @@ export class TradingStore implements StreamSink {
     const books = this.books.map((book, instrument) => {
       const previous = last?.books[instrument];
       if (previous && !this.dirtyBooks.has(instrument)) return previous;
-      return { ...sortedLevels(book), lastTradePrice: book.lastTradePrice, halted: book.halted, resumesAtMs: book.resumesAtMs };
+      return {
+        ...sortedLevels(book),
+        lastTradePrice: book.lastTradePrice,
+        halted: book.halted,
+        resumesAtMs: book.resumesAtMs,
+      };
     });
     const snapshot: TradingSnapshot = {
       timeMs: this.timeMs,
