@@ -2,11 +2,13 @@ import { createServer, connect, type Server, type Socket } from "node:net";
 
 /**
  * A TCP proxy on 127.0.0.1 between the browser and the gateway. `cut` drops every connection and refuses new ones
- * (the browser sees the network fail) until `restore`.
+ * (the browser sees the network fail) until `restore`; `stall` holds back everything the server sends (the
+ * browser's frames still go through), as a link does just before it dies.
  */
 export class CuttableProxy {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  private readonly downstream = new Set<Socket>();
   private cutOff = false;
   port = 0;
 
@@ -28,6 +30,8 @@ export class CuttableProxy {
       }
       client.pipe(upstream);
       upstream.pipe(client);
+      this.downstream.add(upstream);
+      upstream.on("close", () => this.downstream.delete(upstream));
     });
   }
 
@@ -39,6 +43,10 @@ export class CuttableProxy {
         done(this.port);
       }),
     );
+  }
+
+  stall(): void {
+    for (const upstream of this.downstream) upstream.pause();
   }
 
   cut(): void {

@@ -147,10 +147,14 @@ describe("the trading SPA against tradesim-dev", () => {
 
   it("shows reconnecting and blocks orders when the link is cut, then resumes with the blotter matching the server", async () => {
     await page.getByRole("tab", { name: /Open orders/ }).click();
-    // An order sent the moment the network goes: its ack may be lost, so it must settle by its client order id.
+    // An order sent as the link dies: it reaches the server, but its ack never comes back on this connection.
     const price = (await bestBid()) - 25;
+    proxy.stall();
     await placeOrder({ side: "Buy", type: "limit", qty: "2", price: (price / 100).toFixed(2) });
+    await page.waitForTimeout(500);
     proxy.cut();
+    const unknown = page.locator("[data-testid=open-orders] tbody tr", { hasText: "unknown, reconciling" });
+    await expect.poll(() => unknown.count(), { timeout: 15_000 }).toBe(1);
     await expect
       .poll(() => page.getByTestId("connection-label").textContent(), { timeout: 15_000 })
       .toMatch(/reconnecting/);
@@ -165,6 +169,7 @@ describe("the trading SPA against tradesim-dev", () => {
     await expect.poll(blotterOrderIds, { timeout: 30_000 }).toEqual(server);
     expect(new Set(server).size).toBe(server.length);
     expect(server.length).toBeGreaterThanOrEqual(2);
+    expect(await unknown.count()).toBe(0);
   });
 
   it("lands on the same simulator with the same orders after a reload, and logs out", async () => {
