@@ -124,3 +124,12 @@ deploy: infra/node_modules/.installed package ## Deploy to the AWS account of yo
 
 destroy: infra/node_modules/.installed ## Remove everything `make deploy` created (docs/deploy.md)
 	cd infra && npx cdk destroy --force
+
+# ---- the load and chaos run (loadtest/, docs/loadtest/report.md) ----
+.PHONY: loadtest
+USERS ?= 1000
+DURATION ?= 120
+
+loadtest: guest ## Load and chaos run of the whole local stack (USERS=1000 DURATION=120); report in docs/loadtest; fails on any loss or duplicate
+	$(CARGO) build --locked --release -p tradesim-host -p tradesim-devstack -p tradesim-loadtest
+	$(or $(CARGO_TARGET_DIR),target)/release/tradesim-loadtest --users $(USERS) --duration $(DURATION)

@@ -1,7 +1,8 @@
 //! `tradesim-dev`: the whole system on one machine. A database (`DATABASE_URL`, or a private PostgreSQL cluster
 //! under `./.tradesim`), migrations, a demo user, simulator hosts as child processes (the simulator manager's
 //! [`LocalLauncher`], which also keeps spare capacity and sweeps), and the local API gateway
-//! ([`local_gateway`]) serving the HTTP API, the WebSocket and the SPA on one port.
+//! ([`local_gateway`]) serving the HTTP API, the WebSocket and the SPA on one port. The gateway alone can be
+//! restarted on its port while everything else runs ([`GatewayServer::restart`]; SIGHUP to `tradesim-dev`).
 //!
 //! Configuration, from the environment (an empty value counts as unset):
 //!
@@ -22,8 +23,10 @@
 //!
 //! `<target>` is `CARGO_TARGET_DIR` or the workspace's `target`.
 
+pub mod client;
 pub mod local_gateway;
 pub mod postgres;
+pub mod process;
 pub mod spa;
 
 use axum::Router;
@@ -38,7 +41,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio::task::JoinHandle;
 use tradesim_control::gateway::HEARTBEAT_TIMEOUT;
 use tradesim_control::hosts::HostTable;
 use tradesim_control::manager::Launcher;
@@ -193,6 +197,84 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
     }
 }
 
+/// The local gateway's server. It can be stopped and started again on the same address while the control plane
+/// and the hosts keep running: what an API Gateway outage looks like to clients (every socket closed, connects
+/// refused meanwhile, then the same service as before).
+#[derive(Debug)]
+pub struct GatewayServer {
+    address: SocketAddr,
+    router: Router,
+    sockets: Arc<LocalConnections>,
+    running: Option<Running>,
+}
+
+#[derive(Debug)]
+struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl GatewayServer {
+    /// Serves `router` on `listener`; `sockets` are the router's WebSockets, closed when it stops.
+    pub fn start(listener: TcpListener, router: Router, sockets: Arc<LocalConnections>) -> std::io::Result<Self> {
+        let mut server = Self { address: listener.local_addr()?, router, sockets, running: None };
+        server.serve(listener);
+        Ok(server)
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let (stop, mut stopped) = watch::channel(false);
+        let shutdown = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let task = tokio::spawn(serve(listener, self.router.clone(), shutdown));
+        self.running = Some(Running { stop, task });
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops accepting, closes every socket and waits (at most [`DRAIN`]) for the open requests to finish.
+    pub async fn stop(&mut self) {
+        let Some(mut running) = self.running.take() else { return };
+        let _ = running.stop.send(true);
+        self.sockets.close_all();
+        if tokio::time::timeout(DRAIN, &mut running.task).await.is_err() {
+            tracing::warn!("the local gateway did not wind down in time");
+            running.task.abort();
+        }
+        // A socket whose upgrade was under way when the server stopped.
+        self.sockets.close_all();
+    }
+
+    /// Stops, then serves again on the same address (retrying the bind for up to [`DRAIN`]).
+    pub async fn restart(&mut self) -> std::io::Result<()> {
+        self.stop().await;
+        let deadline = tokio::time::Instant::now() + DRAIN;
+        let listener = loop {
+            match TcpListener::bind(self.address).await {
+                Ok(listener) => break listener,
+                Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        self.serve(listener);
+        Ok(())
+    }
+}
+
+/// Restarts `server` on every request, until the requests end.
+async fn restart_on_request(server: Arc<Mutex<GatewayServer>>, mut requests: mpsc::Receiver<()>) {
+    while requests.recv().await.is_some() {
+        let mut server = server.lock().await;
+        match server.restart().await {
+            Ok(()) => println!("tradesim-dev: the local gateway restarted on {}", server.address()),
+            Err(error) => tracing::error!(%error, "the local gateway could not bind its address again"),
+        }
+    }
+}
+
 /// Creates the demo user unless it exists.
 pub async fn ensure_demo_user(control: &Control, password: &str) -> Result<(), DevError> {
     let credentials = Credentials { username: DEMO_USER.into(), password: password.into() };
@@ -206,8 +288,13 @@ pub async fn ensure_demo_user(control: &Control, password: &str) -> Result<(), D
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// Runs the local stack until `shutdown` completes, then stops the hosts (SIGTERM, waited for), the gateway and
-/// the private cluster (if this run started it).
-pub async fn run(settings: DevSettings, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), DevError> {
+/// the private cluster (if this run started it). Each message on `gateway_restarts` restarts the local gateway
+/// alone ([`GatewayServer::restart`]).
+pub async fn run(
+    settings: DevSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    gateway_restarts: mpsc::Receiver<()>,
+) -> Result<(), DevError> {
     let (database_url, cluster) = match &settings.database_url {
         Some(url) => (url.clone(), None),
         None => {
@@ -219,7 +306,7 @@ pub async fn run(settings: DevSettings, shutdown: impl Future<Output = ()> + Sen
             (cluster.url("tradesim"), Some(cluster))
         }
     };
-    let outcome = run_with_database(&settings, &database_url, shutdown).await;
+    let outcome = run_with_database(&settings, &database_url, shutdown, gateway_restarts).await;
     if let Some(cluster) = cluster {
         tokio::task::spawn_blocking(move || cluster.stop())
             .await
@@ -233,6 +320,7 @@ async fn run_with_database(
     settings: &DevSettings,
     database_url: &str,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    gateway_restarts: mpsc::Receiver<()>,
 ) -> Result<(), DevError> {
     tradesim_journal::Journal::connect(database_url, 1).await?.migrate().await?;
     let pool = tradesim_control::db::pool(database_url, 16)?;
@@ -251,8 +339,9 @@ async fn run_with_database(
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let server =
-        tokio::spawn(serve(listener, local.router(Spa::new(&settings.frontend)), until_stopped(stopped.clone())));
+    let router = local.router(Spa::new(&settings.frontend));
+    let server = Arc::new(Mutex::new(GatewayServer::start(listener, router, Arc::clone(&local.sockets))?));
+    let restarter = tokio::spawn(restart_on_request(Arc::clone(&server), gateway_restarts));
 
     let launcher = Arc::new(LocalLauncher::new(launcher_config(settings, database_url, &secrets, address))?);
     let manager_config = ManagerConfig {
@@ -289,10 +378,8 @@ async fn run_with_database(
             Err(error)
         }
     };
-    local.sockets.close_all();
-    if tokio::time::timeout(DRAIN, server).await.is_err() {
-        tracing::warn!("the local gateway did not wind down in time");
-    }
+    restarter.abort();
+    server.lock().await.stop().await;
     outcome
 }
 

@@ -1,6 +1,8 @@
 //! `tradesim-dev`: runs the local stack (see the library's documentation for its configuration) until Ctrl-C or
-//! SIGTERM.
+//! SIGTERM. SIGHUP restarts the local gateway alone, on the same port.
 
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 use tradesim_devstack::{DevSettings, run};
 
 #[tokio::main]
@@ -9,12 +11,20 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRADESIM_LOG").unwrap_or_else(|_| "warn".into()))
         .init();
     let settings = DevSettings::from_env()?;
-    run(settings, shutdown_signal()).await?;
+    let (restart, restarts) = mpsc::channel(1);
+    let mut hangups = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            // A restart already asked for covers this hangup too.
+            let _ = restart.try_send(());
+        }
+    });
+    run(settings, shutdown_signal(), restarts).await?;
     Ok(())
 }
 
 async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut terminate = signal(SignalKind::terminate()).ok();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async {

@@ -103,12 +103,30 @@ impl PrivateCluster {
         pid_file.lines().nth(3)?.trim().parse().ok()
     }
 
+    /// The pid of the cluster's server (the postmaster; its backends are its children), if one runs.
+    pub fn server_pid(&self) -> Option<i32> {
+        let pid_file = std::fs::read_to_string(self.dir.join("data").join("postmaster.pid")).ok()?;
+        pid_file.lines().next()?.trim().parse().ok()
+    }
+
     /// Stops the server if this process started it. Blocking.
     pub fn stop(&self) -> Result<(), DevError> {
         if self.started_here {
-            self.tool("pg_ctl", &["-D", path(&self.dir.join("data"))?, "-m", "fast", "-w", "stop"])?;
+            self.stop_server()?;
         }
         Ok(())
+    }
+
+    /// Stops the server, whoever started it, and starts it again on the same port `down` later: a database restart
+    /// under connected clients. Blocking.
+    pub fn restart(&mut self, down: std::time::Duration) -> Result<(), DevError> {
+        self.stop_server()?;
+        std::thread::sleep(down);
+        self.start()
+    }
+
+    fn stop_server(&self) -> Result<(), DevError> {
+        self.tool("pg_ctl", &["-D", path(&self.dir.join("data"))?, "-m", "fast", "-w", "stop"])
     }
 
     fn give_to_user(&self) -> Result<(), DevError> {

@@ -14,7 +14,7 @@ use tradesim_control::hosts::HostTable;
 use tradesim_control::manager::{Launcher, Sweeper};
 use tradesim_control::{HostTarget, LocalLauncher, ManagerConfig};
 use tradesim_devstack::postgres::{self, PrivateCluster};
-use tradesim_devstack::{DevSettings, launcher_config};
+use tradesim_devstack::{DevSettings, launcher_config, process};
 use tradesim_journal::Journal;
 use tradesim_journal::testing::TestDatabase;
 use tradesim_protocol::EventBody;
@@ -99,23 +99,11 @@ fn host_binary() -> PathBuf {
     binary
 }
 
-/// The pid of this process's child running host `id`, found by the id in its environment.
+/// The pid of this process's child running host `id`.
 fn child_running(id: &str) -> rustix::process::Pid {
-    let me = std::process::id().to_string();
-    let wanted = format!("TRADESIM_HOST_ID={id}");
-    let pid = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .find(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            // The parent pid is the second field after the parenthesized command name.
-            let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_owned));
-            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            parent.as_deref() == Some(me.as_str()) && environ.split(|b| *b == 0).any(|var| var == wanted.as_bytes())
-        })
-        .unwrap_or_else(|| panic!("no child process runs host {id}"));
-    rustix::process::Pid::from_raw(pid).unwrap()
+    let host = process::hosts_of(std::process::id() as i32).into_iter().find(|host| host.host_id == id);
+    let host = host.unwrap_or_else(|| panic!("no child process runs host {id}"));
+    rustix::process::Pid::from_raw(host.pid).unwrap()
 }
 
 /// What a client applied of its simulator's stream: every frame's range, and its own order's `new` reports.

@@ -9,7 +9,7 @@ use serde_json::json;
 use std::time::Duration;
 use support::{ORIGIN, Stack, has_market_data, next, refused_with, send, until};
 use tradesim_protocol::EventBody;
-use tradesim_protocol::stream::{OrderOutcome, ServerMessage};
+use tradesim_protocol::stream::{OrderOutcome, ResumeMode, ServerMessage};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_to_fill_through_the_local_gateway_and_logout_closes_the_socket() {
@@ -94,4 +94,33 @@ async fn the_connections_endpoint_wants_a_signature_and_answers_gone_for_unknown
     // No SPA build in this test: the page says how to make one.
     let page = stack.http.get(format!("{}/trade", stack.base)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("npm run build"), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_restarts_on_its_port_and_a_client_resumes_after_the_seq_it_applied() {
+    let stack = Stack::start().await;
+    let stack = &stack.api;
+    let access = stack.sign_up("carol").await;
+    let session = stack.session(&access).await;
+    let sim = stack.start_simulator(&access, &session).await;
+    let (mut socket, _) = stack.open(&access, &sim, 0).await;
+    let ServerMessage::Events { to: applied, .. } = until(&mut socket, has_market_data).await else { unreachable!() };
+
+    stack.gateway.lock().await.restart().await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async { while next(&mut socket).await.is_some() {} });
+    assert!(closed.await.is_ok(), "the restart closes every socket");
+    // Same port: a new ticket and connection resume after the seq the client applied, nothing skipped.
+    let (mut socket, welcome) = stack.open(&access, &sim, applied).await;
+    assert!(matches!(welcome, ServerMessage::Welcome { resume: ResumeMode::Replay, .. }), "{welcome:?}");
+    let ServerMessage::Events { from, .. } = until(&mut socket, |m| matches!(m, ServerMessage::Events { .. })).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(from, applied + 1);
+    // The old socket's $disconnect ran: only the new connection is registered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while stack.open_connections().await != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "{} connections registered", stack.open_connections().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

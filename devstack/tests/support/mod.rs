@@ -11,14 +11,14 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
 use tradesim_control::hosts::HostTable;
 use tradesim_control::password::HashCost;
 use tradesim_control::{Config, GatewayConfig, HostTarget};
+use tradesim_devstack::client::{ControlClient, WsError, connect_stream};
 use tradesim_devstack::spa::Spa;
-use tradesim_devstack::{LocalPlane, Secrets, serve};
+use tradesim_devstack::{GatewayServer, LocalPlane, Secrets};
 use tradesim_host::transport::ApiGatewayPusher;
 use tradesim_host::{Host, HostConfig};
 use tradesim_journal::Journal;
@@ -35,12 +35,14 @@ pub struct Api {
     pub base: String,
     pub address: std::net::SocketAddr,
     pub http: reqwest::Client,
+    pub client: ControlClient,
     pub pool: deadpool_postgres::Pool,
     pub plane: LocalPlane,
     pub secrets: Secrets,
+    pub gateway: Mutex<GatewayServer>,
 }
 
-pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub use tradesim_devstack::client::Socket;
 
 impl Api {
     /// Serves the control plane on `database_url`, whose migrations are applied already.
@@ -59,10 +61,13 @@ impl Api {
         let plane = LocalPlane::new(pool.clone(), config, gateway, &secrets.service_token).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener, plane.router(Spa::new("/nonexistent")), std::future::pending()));
+        let router = plane.router(Spa::new("/nonexistent"));
+        let gateway = Mutex::new(GatewayServer::start(listener, router, Arc::clone(&plane.sockets)).unwrap());
         // A bounded wait: a request that hangs fails the test instead of stalling it.
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-        Self { base: format!("http://{address}"), address, http, pool, plane, secrets }
+        let base = format!("http://{address}");
+        let client = ControlClient::new(&base, Duration::from_secs(10)).unwrap();
+        Self { base, address, http, client, pool, plane, secrets, gateway }
     }
 
     pub async fn call(
@@ -92,32 +97,27 @@ impl Api {
 
     /// Registers `username` and logs in: the access token.
     pub async fn sign_up(&self, username: &str) -> String {
-        let credentials = json!({ "username": username, "password": PASSWORD });
-        self.post("/v1/auth/register", None, Some(credentials.clone())).await;
-        let tokens = self.post("/v1/auth/login", None, Some(credentials)).await;
-        tokens["access_token"].as_str().unwrap().to_owned()
+        self.client.register(username, PASSWORD).await.unwrap();
+        self.client.login(username, PASSWORD).await.unwrap().access
     }
 
     pub async fn session(&self, access: &str) -> String {
-        self.post("/v1/sessions", Some(access), None).await["id"].as_str().unwrap().to_owned()
+        self.client.open_session(access).await.unwrap()
     }
 
     /// Starts a calm simulator in `session`: its id.
     pub async fn start_simulator(&self, access: &str, session: &str) -> String {
-        let start = json!({ "session_id": session, "config": { "scenario": "calm" }, "seed": 7 });
-        let simulator = self.post("/v1/simulators", Some(access), Some(start)).await;
-        assert_eq!(simulator["state"], "running", "{simulator}");
-        simulator["id"].as_str().unwrap().to_owned()
+        let simulator = self.client.start_simulator(access, session, 7).await.unwrap();
+        assert_eq!(simulator.state, "running", "{simulator:?}");
+        simulator.id
     }
 
     pub async fn ticket(&self, access: &str, sim: &str) -> String {
-        self.post("/v1/tickets", Some(access), Some(json!({ "sim": sim }))).await["ticket"].as_str().unwrap().to_owned()
+        self.client.ticket(access, sim).await.unwrap()
     }
 
     pub async fn connect(&self, sim: &str, ticket: &str, origin: &str) -> Result<Socket, WsError> {
-        let mut request = format!("ws://{}/ws?sim={sim}&ticket={ticket}", self.address).into_client_request()?;
-        request.headers_mut().insert("origin", HeaderValue::from_str(origin).unwrap());
-        tokio_tungstenite::connect_async(request).await.map(|(socket, _)| socket)
+        connect_stream(self.address, sim, ticket, Some(origin), None).await
     }
 
     /// A new ticket, a connection through the gateway and `hello` from `last_seq`: the socket and the welcome.
@@ -184,8 +184,13 @@ impl Stack {
 
     /// Records the host alive now, as the manager would: placement wants a recent heartbeat.
     pub async fn heartbeat(&self) {
+        self.heartbeat_at(SystemTime::now()).await;
+    }
+
+    /// Records the host alive at `at`, for a sweeper whose clock a test moves.
+    pub async fn heartbeat_at(&self, at: SystemTime) {
         let table = HostTable::new(self.api.pool.clone(), Duration::from_secs(3600));
-        table.heartbeat(&self.host, 10, SystemTime::now()).await.unwrap();
+        table.heartbeat(&self.host, 10, at).await.unwrap();
     }
 }
 
