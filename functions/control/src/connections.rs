@@ -171,13 +171,13 @@ impl SocketCloser for RecordingCloser {
     }
 }
 
+/// What every [`ConnectionRegistry`] does, checked against each of them (PostgreSQL here, DynamoDB in `aws`).
 #[cfg(test)]
-mod tests {
+pub(crate) mod contract {
     use super::*;
-    use crate::db;
-    use tradesim_journal::testing::TestDatabase;
+    use std::time::Duration;
 
-    fn connection(id: &str, family: &str, at: SystemTime) -> Connection {
+    pub fn connection(id: &str, family: &str, at: SystemTime) -> Connection {
         Connection {
             id: ConnectionId::parse(id).unwrap(),
             user: UserId::parse("u_1").unwrap(),
@@ -188,26 +188,41 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn connections_are_registered_listed_by_family_and_audited() {
-        let database = TestDatabase::create().await;
-        let pool = db::pool(database.url(), 2).unwrap();
-        let registry = PgConnections::new(pool.clone());
-        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-        let (a, b, c) =
-            (connection("con_a", "fam_1", at), connection("con_b", "fam_1", at), connection("con_c", "fam_2", at));
+    /// Registers, gets, lists by family (oldest first), unregisters (once), and audits opening and closing in
+    /// `trail`. `at` is a time with whole microseconds, which every registry keeps exactly.
+    pub async fn keeps_connections(registry: &dyn ConnectionRegistry, trail: &Pool, at: SystemTime) {
+        let (a, b, c) = (
+            connection("d9ZOKdU7oAMCJ-g=", "fam_1", at),
+            connection("con_b", "fam_1", at - Duration::from_secs(1)),
+            connection("con_c", "fam_2", at),
+        );
         for each in [&a, &b, &c] {
             registry.register(each).await.unwrap();
         }
         let family = FamilyId::parse("fam_1").unwrap();
-        assert_eq!(registry.by_family(&family).await.unwrap(), vec![a.clone(), b.clone()]);
+        assert_eq!(registry.by_family(&family).await.unwrap(), vec![b.clone(), a.clone()]);
         assert_eq!(registry.get(&a.id).await.unwrap(), Some(a.clone()));
         assert_eq!(registry.unregister(&a.id, at).await.unwrap(), Some(a.clone()));
         assert_eq!(registry.unregister(&a.id, at).await.unwrap(), None);
         assert_eq!(registry.get(&a.id).await.unwrap(), None);
         assert_eq!(registry.by_family(&family).await.unwrap(), vec![b]);
-        let kinds = audit::kinds(&pool.get().await.unwrap()).await.unwrap();
+        let kinds = audit::kinds(&trail.get().await.unwrap()).await.unwrap();
         assert_eq!(kinds, ["connection_opened", "connection_opened", "connection_opened", "connection_closed"]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db;
+    use tradesim_journal::testing::TestDatabase;
+
+    #[tokio::test]
+    async fn connections_are_registered_listed_by_family_and_audited() {
+        let database = TestDatabase::create().await;
+        let pool = db::pool(database.url(), 2).unwrap();
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(1_700_000_000_123_456);
+        contract::keeps_connections(&PgConnections::new(pool.clone()), &pool, at).await;
     }
 
     #[tokio::test]

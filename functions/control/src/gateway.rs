@@ -454,7 +454,8 @@ impl SocketCloser for Gateway {
 }
 
 /// The control plane as the gateways run it: [`Control`] with a [`Gateway`] as its socket closer, the registry in
-/// PostgreSQL and the hosts over HTTP. The Lambdas pass API Gateway's connections, the local gateway its own.
+/// PostgreSQL (or another, [`ControlPlane::with_registry`]) and the hosts over HTTP. The Lambdas pass API Gateway's
+/// connections, the local gateway its own.
 #[derive(Clone, Debug)]
 pub struct ControlPlane {
     pub control: Arc<Control>,
@@ -475,14 +476,23 @@ impl ControlPlane {
         service_token: &str,
         connections: Arc<dyn GatewayConnections>,
     ) -> Result<Self, ControlError> {
+        let registry = Arc::new(PgConnections::new(pool.clone()));
+        Self::with_registry(pool, config, gateway, service_token, connections, registry)
+    }
+
+    /// [`ControlPlane::new`] with another connection registry (DynamoDB in AWS).
+    pub fn with_registry(
+        pool: Pool,
+        config: Config,
+        gateway: GatewayConfig,
+        service_token: &str,
+        connections: Arc<dyn GatewayConnections>,
+        registry: Arc<dyn ConnectionRegistry>,
+    ) -> Result<Self, ControlError> {
         let clock = Arc::new(SystemClock);
         let hosts = Arc::new(HttpHostClient::new(service_token, HOST_TIMEOUT)?);
-        let gateway_services = GatewayServices {
-            registry: Arc::new(PgConnections::new(pool.clone())),
-            hosts: Arc::clone(&hosts) as _,
-            connections,
-            clock: Arc::clone(&clock) as _,
-        };
+        let gateway_services =
+            GatewayServices { registry, hosts: Arc::clone(&hosts) as _, connections, clock: Arc::clone(&clock) as _ };
         let gateway = Arc::new(Gateway::new(gateway, pool.clone(), gateway_services));
         let services = Services {
             clock,

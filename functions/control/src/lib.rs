@@ -17,6 +17,8 @@
 //!    can act on; internal detail is logged, not sent.
 
 pub mod audit;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod clock;
 pub mod connections;
 mod control;

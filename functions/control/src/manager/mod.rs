@@ -22,7 +22,7 @@ mod fleet;
 mod launcher;
 mod sweeper;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 pub use fleet::Fleet;
 pub use launcher::{LaunchedHost, Launcher, LocalLauncher, LocalLauncherConfig};

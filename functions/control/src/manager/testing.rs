@@ -9,7 +9,7 @@ use crate::hosts::{BoxFuture, CreateSimulator, HostClient, HostHealth, HostTable
 use deadpool_postgres::Pool;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 use tokio::sync::Semaphore;
 use tradesim_journal::testing::TestDatabase;
@@ -31,6 +31,8 @@ pub struct FakeHosts {
     pub loads: Mutex<HashMap<String, u32>>,
     /// A host that answers `/health` with this other id.
     pub impostor: Mutex<Option<(String, String)>>,
+    /// No host answers `/health` (hosts whose ids are not known in advance).
+    pub silent: AtomicBool,
 }
 
 impl FakeHosts {
@@ -99,7 +101,7 @@ impl HostClient for FakeHosts {
 
     fn health<'a>(&'a self, host: &'a HostTarget) -> BoxFuture<'a, Result<HostHealth, ControlError>> {
         Box::pin(async move {
-            if self.down.lock().unwrap().contains(&host.id) {
+            if self.down.lock().unwrap().contains(&host.id) || self.silent.load(Ordering::SeqCst) {
                 return Err(ControlError::HostUnavailable(format!("{} is down", host.id)));
             }
             let host_id = match &*self.impostor.lock().unwrap() {
