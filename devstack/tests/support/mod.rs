@@ -23,8 +23,8 @@ use tradesim_host::transport::ApiGatewayPusher;
 use tradesim_host::{Host, HostConfig};
 use tradesim_journal::Journal;
 use tradesim_journal::testing::TestDatabase;
-use tradesim_protocol::EventBody;
 use tradesim_protocol::stream::{Envelope, ServerMessage};
+use tradesim_protocol::{Event, EventBody};
 use tradesim_sandbox::{Sandbox, SandboxConfig};
 
 pub const ORIGIN: &str = "http://app.test";
@@ -232,12 +232,15 @@ pub async fn until(socket: &mut Socket, mut predicate: impl FnMut(&ServerMessage
     }
 }
 
+/// Whether `event` is a best bid and offer with a quoted ask.
+pub fn has_quote(event: &Event) -> bool {
+    matches!(&event.body, EventBody::Bbo(bbo) if bbo.ask_price.is_some())
+}
+
 /// Whether `message` carries market data with a quoted ask.
 pub fn has_market_data(message: &ServerMessage) -> bool {
     match message {
-        ServerMessage::Events { events, .. } => {
-            events.iter().any(|e| matches!(&e.body, EventBody::Bbo(bbo) if bbo.ask_price.is_some()))
-        }
+        ServerMessage::Events { events, .. } => events.iter().any(has_quote),
         _ => false,
     }
 }
