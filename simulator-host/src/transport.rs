@@ -10,10 +10,13 @@
 use crate::host::Host;
 use crate::link::Link;
 use crate::session::{HeartbeatTimer, handle_frame};
+use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
+use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tradesim_aws::{AwsError, RetryPolicy, Transient, retry};
 
 /// Drives one direct connection until either side ends it: `inbound` yields the client's text frames, `outbound`
 /// takes the server's. Generic so that tests can drive it with channels.
@@ -63,22 +66,43 @@ async fn send_all<K: Sink<String> + Unpin>(host: &Host, frames: Vec<String>, dea
     true
 }
 
-/// Why a push to an API Gateway connection failed.
+/// Why a push to (or the close of) an API Gateway connection failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {
     /// 410: the client is gone; the connection is dropped.
     #[error("the connection is gone")]
     Gone,
-    #[error("push failed: {0}")]
-    Failed(String),
+    /// Throttled or failing ([`AwsError::Transient`], worth retrying) or refused.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl Transient for PushError {
+    fn is_transient(&self) -> bool {
+        matches!(self, Self::Aws(error) if error.is_transient())
+    }
+}
+
+/// 410 (`GoneException`) is [`PushError::Gone`]; the rest as AWS answered.
+fn push_error<E>(operation: &'static str, error: SdkError<E>) -> PushError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if error.raw_response().is_some_and(|response| response.status().as_u16() == 410) {
+        return PushError::Gone;
+    }
+    PushError::Aws(AwsError::from_sdk(operation, error))
 }
 
 /// Where outbound frames go in API Gateway mode.
 pub trait Pusher: Send + Sync + std::fmt::Debug + 'static {
     fn push(&self, connection_id: &str, frame: String) -> impl Future<Output = Result<(), PushError>> + Send;
+    /// Closes the client's socket (DeleteConnection); one already gone is closed.
+    fn close(&self, connection_id: &str) -> impl Future<Output = Result<(), PushError>> + Send;
 }
 
-/// PostToConnection through the API Gateway Management API (or the local gateway's equal at `endpoint`).
+/// PostToConnection and DeleteConnection through the API Gateway Management API (or the local gateway's equal at
+/// `endpoint`). The SDK's own retries are off: [`drive_gateway`] retries, through [`retry`].
 #[derive(Clone, Debug)]
 pub struct ApiGatewayPusher {
     client: aws_sdk_apigatewaymanagement::Client,
@@ -89,7 +113,10 @@ impl ApiGatewayPusher {
     /// local gateway's URL), with credentials and region from the environment.
     pub async fn new(endpoint: &str) -> Self {
         let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(&shared).endpoint_url(endpoint).build();
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(&shared)
+            .endpoint_url(endpoint)
+            .retry_config(RetryConfig::disabled())
+            .build();
         Self { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
     }
 
@@ -102,6 +129,7 @@ impl ApiGatewayPusher {
             .region(Region::new(region.to_owned()))
             .credentials_provider(credentials)
             .endpoint_url(endpoint)
+            .retry_config(RetryConfig::disabled())
             .build();
         Self { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
     }
@@ -116,20 +144,22 @@ impl Pusher for ApiGatewayPusher {
             .data(aws_sdk_apigatewaymanagement::primitives::Blob::new(frame.into_bytes()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => match error.as_service_error() {
-                Some(service) if service.is_gone_exception() => Err(PushError::Gone),
-                _ => {
-                    Err(PushError::Failed(aws_sdk_apigatewaymanagement::error::DisplayErrorContext(error).to_string()))
-                }
-            },
+        result.map(drop).map_err(|error| push_error("API Gateway PostToConnection", error))
+    }
+
+    async fn close(&self, connection_id: &str) -> Result<(), PushError> {
+        let result = self.client.delete_connection().connection_id(connection_id).send().await;
+        match result.map_err(|error| push_error("API Gateway DeleteConnection", error)) {
+            Ok(_) | Err(PushError::Gone) => Ok(()),
+            Err(error) => Err(error),
         }
     }
 }
 
-/// Attempts per frame before an API Gateway connection is given up as broken.
-const PUSH_ATTEMPTS: u32 = 3;
+/// Pushes to an API Gateway connection: three attempts, 40–80 ms and then 80–160 ms apart, before the connection
+/// is given up as broken (its client resumes on a new one).
+const PUSH_RETRY: RetryPolicy =
+    RetryPolicy { attempts: 3, base: Duration::from_millis(80), cap: Duration::from_millis(160) };
 
 /// Drives one API Gateway connection's outbound side: drains its link through `pusher` and keeps the heartbeat.
 /// Inbound frames reach the link through [`handle_frame`] from the internal endpoint.
@@ -139,29 +169,24 @@ pub async fn drive_gateway<P: Pusher>(host: Host, link: Arc<Link>, pusher: Arc<P
     let mut heartbeat = HeartbeatTimer::new();
     let mut ticker = tokio::time::interval(HeartbeatTimer::period(&link));
     ticker.tick().await;
+    let mut gone = false;
     'connection: loop {
         tokio::select! {
             frames = link.next_frames(flush) => {
                 let Some(frames) = frames else { break };
                 for frame in frames {
-                    let mut attempt = 0;
-                    loop {
-                        match pusher.push(&link.connection_id, frame.clone()).await {
-                            Ok(()) => {
-                                host.metrics().frames_sent.inc();
-                                break;
-                            }
-                            Err(PushError::Gone) => break 'connection,
-                            Err(PushError::Failed(error)) => {
-                                attempt += 1;
-                                if attempt >= PUSH_ATTEMPTS {
-                                    tracing::warn!(link = link.id, %error, "giving up on a connection");
-                                    break 'connection;
-                                }
-                                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
-                            }
+                    let id = &link.connection_id;
+                    match retry(&PUSH_RETRY, "API Gateway PostToConnection", || pusher.push(id, frame.clone())).await {
+                        Ok(()) => host.metrics().frames_sent.inc(),
+                        Err(PushError::Gone) => {
+                            gone = true;
+                            break 'connection;
                         }
-                    }
+                        Err(error) => {
+                            tracing::warn!(link = link.id, %error, "giving up on a connection");
+                            break 'connection;
+                        }
+                    };
                 }
             }
             _ = ticker.tick() => if !heartbeat.tick(&link) {
@@ -171,5 +196,13 @@ pub async fn drive_gateway<P: Pusher>(host: Host, link: Arc<Link>, pusher: Arc<P
     }
     host.remove_gateway_link(&link.connection_id);
     host.detach(&link);
+    // A link given up here (silent, too slow, failing, stopped) still has the browser's socket open at API Gateway:
+    // closing it there lets the client reconnect at once and runs $disconnect, which forgets it in the registry.
+    if !gone {
+        let id = &link.connection_id;
+        if let Err(error) = retry(&PUSH_RETRY, "API Gateway DeleteConnection", || pusher.close(id)).await {
+            tracing::warn!(link = link.id, %error, "closing a given-up connection failed");
+        }
+    }
     host.metrics().connections.dec();
 }

@@ -1,5 +1,6 @@
 //! API Gateway mode: inbound frames through the internal endpoint, outbound frames through PostToConnection
-//! (the real AWS SDK client, SigV4 and all) to a local @connections endpoint; a 410 Gone drops the connection.
+//! (the real AWS SDK client, SigV4 and all) to a local @connections endpoint; a 410 Gone drops the connection, and a
+//! connection given up is closed with DeleteConnection.
 
 mod support;
 
@@ -10,30 +11,47 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use serde_json::json;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use support::{TestHost, USER, database, host_config};
 use tokio::sync::mpsc;
 use tradesim_host::transport::ApiGatewayPusher;
 use tradesim_protocol::stream::{Envelope, OrderOutcome, ServerMessage};
 
-type Pushed = mpsc::UnboundedSender<(String, String)>;
-
-async fn post_to_connection(State(pushed): State<Pushed>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    if id == "gone" {
-        return StatusCode::GONE;
-    }
-    let _ = pushed.send((id, String::from_utf8_lossy(&body).into_owned()));
-    StatusCode::OK
+#[derive(Clone)]
+struct Fake {
+    pushed: mpsc::UnboundedSender<(String, String)>,
+    deleted: Arc<Mutex<Vec<String>>>,
 }
 
-/// A stand-in for API Gateway's management API: records every pushed frame.
-async fn fake_gateway() -> (String, mpsc::UnboundedReceiver<(String, String)>) {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let app = Router::new().route("/@connections/{id}", post(post_to_connection)).with_state(sender);
+/// `gone` is gone (410), `broken` fails every push (500).
+async fn post_to_connection(State(fake): State<Fake>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    match id.as_str() {
+        "gone" => StatusCode::GONE,
+        "broken" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => {
+            let _ = fake.pushed.send((id, String::from_utf8_lossy(&body).into_owned()));
+            StatusCode::OK
+        }
+    }
+}
+
+async fn delete_connection(State(fake): State<Fake>, Path(id): Path<String>) -> StatusCode {
+    fake.deleted.lock().unwrap().push(id);
+    StatusCode::NO_CONTENT
+}
+
+/// A stand-in for API Gateway's management API: records every pushed frame and every deleted connection.
+async fn fake_gateway() -> (String, mpsc::UnboundedReceiver<(String, String)>, Arc<Mutex<Vec<String>>>) {
+    let (pushed, receiver) = mpsc::unbounded_channel();
+    let deleted = Arc::new(Mutex::new(Vec::new()));
+    let fake = Fake { pushed, deleted: Arc::clone(&deleted) };
+    let management = post(post_to_connection).delete(delete_connection);
+    let app = Router::new().route("/@connections/{id}", management).with_state(fake);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
-    (endpoint, receiver)
+    (endpoint, receiver, deleted)
 }
 
 async fn next_message(pushed: &mut mpsc::UnboundedReceiver<(String, String)>) -> (String, ServerMessage) {
@@ -46,7 +64,7 @@ async fn next_message(pushed: &mut mpsc::UnboundedReceiver<(String, String)>) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_flow_through_the_gateway_and_gone_connections_are_dropped() {
     let db = database().await;
-    let (endpoint, mut pushed) = fake_gateway().await;
+    let (endpoint, mut pushed, deleted) = fake_gateway().await;
     let pusher = Arc::new(ApiGatewayPusher::with_static_credentials(&endpoint, "eu-west-1", "AKIDTEST", "secret"));
     let host = TestHost::start_with_pusher(db.url(), host_config("gw"), Some(pusher)).await;
     host.create_sim("sim-g", json!({ "scenario": "none" }), 3).await;
@@ -112,6 +130,23 @@ async fn frames_flow_through_the_gateway_and_gone_connections_are_dropped() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(dropped, "a connection API Gateway calls gone is dropped");
+
+    // Pushes that keep failing: the host gives the connection up and closes it at API Gateway, so that the browser
+    // sees the close and reconnects. A gone connection needs no closing.
+    let connect = json!({ "sim": "sim-g", "ticket": host.ticket("sim-g").await });
+    let (status, _) = host.call(reqwest::Method::POST, "/internal/gateway/connections/broken", Some(connect)).await;
+    assert_eq!(status, 200);
+    let url = host.url("/internal/gateway/connections/broken/messages");
+    let sent = host.http.post(&url).bearer_auth(support::TOKEN).body(hello.to_string()).send().await;
+    assert_eq!(sent.expect("message").status().as_u16(), 202);
+    for _ in 0..100 {
+        if deleted.lock().unwrap().contains(&"broken".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deleted = deleted.lock().unwrap().clone();
+    assert!(deleted.contains(&"broken".to_owned()) && !deleted.contains(&"gone".to_owned()), "{deleted:?}");
 
     // Without the service credential nothing is accepted.
     let response = host.http.post(host.url("/internal/gateway/connections/c1/messages")).body("{}").send().await;
