@@ -60,16 +60,29 @@ pub struct Simulator {
 #[derive(Clone, Debug)]
 pub struct ControlClient {
     base: String,
+    timeout: Duration,
     http: reqwest::Client,
 }
 
 impl ControlClient {
     /// Every request gives up after `timeout`: a hung request is an error, not a stall.
     pub fn new(base: impl Into<String>, timeout: Duration) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder().timeout(timeout).tcp_nodelay(true).build().map_err(|e| {
-            ClientError::Transport { path: String::new(), message: format!("cannot build the HTTP client: {e}") }
+        Self::build(base.into(), timeout, None)
+    }
+
+    /// The same API from the local address `from` (any of 127.0.0.0/8 on loopback): many clients on one machine
+    /// then count as many client addresses for the per-address rate limits, as many browsers would.
+    pub fn bound_to(&self, from: IpAddr) -> Result<Self, ClientError> {
+        Self::build(self.base.clone(), self.timeout, Some(from))
+    }
+
+    fn build(base: String, timeout: Duration, from: Option<IpAddr>) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder().timeout(timeout).tcp_nodelay(true).local_address(from).build();
+        let http = http.map_err(|e| ClientError::Transport {
+            path: String::new(),
+            message: format!("cannot build the HTTP client: {e}"),
         })?;
-        Ok(Self { base: base.into(), http })
+        Ok(Self { base, timeout, http })
     }
 
     pub fn base(&self) -> &str {

@@ -327,8 +327,7 @@ async fn run_with_database(
     let secrets = Secrets::generate();
     let gateway_config =
         GatewayConfig { allowed_origins: settings.allowed_origins.clone(), ..GatewayConfig::default() };
-    let local =
-        LocalPlane::new(pool.clone(), Config::new(secrets.signing_seed), gateway_config, &secrets.service_token)?;
+    let local = LocalPlane::new(pool, Config::new(secrets.signing_seed), gateway_config, &secrets.service_token)?;
     let plane = &local.plane;
     ensure_demo_user(&plane.control, &settings.demo_password).await?;
 
@@ -349,9 +348,12 @@ async fn run_with_database(
         max_hosts: settings.hosts.max(ManagerConfig::default().max_hosts),
         ..ManagerConfig::default()
     };
-    let table = HostTable::new(pool.clone(), HEARTBEAT_TIMEOUT);
+    // The manager's own connections: its heartbeat records must not wait behind request traffic, or a busy control
+    // plane takes its healthy hosts for dead (the load test saw a host stopped and its simulators re-homed so).
+    let manager_pool = tradesim_control::db::pool(database_url, 4)?;
+    let table = HostTable::new(manager_pool.clone(), HEARTBEAT_TIMEOUT);
     let manager = Manager::new(
-        pool,
+        manager_pool,
         Arc::clone(&plane.hosts) as _,
         Arc::clone(&launcher) as _,
         Arc::new(SystemClock),

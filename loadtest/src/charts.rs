@@ -41,17 +41,19 @@ fn draw(path: &Path, paint: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> 
     root.present().map_err(|e| fail(e.to_string()))
 }
 
+/// A chart builder with the title and the margins every chart here has.
+fn builder<'a, 'b>(root: &'a DrawingArea<SVGBackend<'b>, Shift>, title: &str) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(root);
+    builder.caption(title, ("sans-serif", 20)).margin(12).x_label_area_size(40).y_label_area_size(60);
+    builder
+}
+
 /// A histogram of log-spaced `buckets` (milliseconds).
 pub fn histogram(path: &Path, title: &str, buckets: &[Bucket]) -> Result<(), ChartError> {
     let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else { return empty(path, title) };
     let top = buckets.iter().map(|b| b.count).max().unwrap_or(1).max(1) as f64 * 1.1;
     draw(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d((first.low..last.high).log_scale(), 0.0..top)?;
+        let mut chart = builder(root, title).build_cartesian_2d((first.low..last.high).log_scale(), 0.0..top)?;
         chart.configure_mesh().x_desc("milliseconds (log scale)").y_desc("samples").draw()?;
         chart.draw_series(
             buckets
@@ -72,12 +74,7 @@ pub fn over_time(path: &Path, title: &str, windows: &[Window], events: &[(f64, S
     let floor = 0.01;
     let high = windows.iter().map(|w| w.p99).fold(1.0, f64::max) * 2.0;
     draw(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..end, (floor..high).log_scale())?;
+        let mut chart = builder(root, title).build_cartesian_2d(0.0..end, (floor..high).log_scale())?;
         chart.configure_mesh().x_desc("seconds since the start").y_desc("milliseconds (log scale)").draw()?;
         let column = |pick: fn(&Window) -> f64| windows.iter().map(pick).collect::<Vec<f64>>();
         let percentiles = [("p50", column(|w| w.p50)), ("p95", column(|w| w.p95)), ("p99", column(|w| w.p99))];
@@ -109,12 +106,7 @@ pub fn scatter(
     let floor = 1.0;
     let high = all().map(|p| p.1).fold(10.0, f64::max) * 2.0;
     draw(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..end, (floor..high).log_scale())?;
+        let mut chart = builder(root, title).build_cartesian_2d(0.0..end, (floor..high).log_scale())?;
         chart
             .configure_mesh()
             .x_desc("seconds since the start (when the link was lost)")
@@ -153,12 +145,7 @@ pub fn bars(path: &Path, title: &str, bars: &[(String, f64)]) -> Result<(), Char
     let top = bars.iter().map(|(_, v)| *v).fold(1.0, f64::max) * 1.15;
     let count = bars.len();
     draw(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(260)
-            .build_cartesian_2d(0.0..top, 0.0..count as f64)?;
+        let mut chart = builder(root, title).y_label_area_size(260).build_cartesian_2d(0.0..top, 0.0..count as f64)?;
         chart
             .configure_mesh()
             .disable_y_mesh()
@@ -199,12 +186,7 @@ pub fn lines(
     let end = all().map(|p| p.0).fold(1.0, f64::max);
     let high = all().map(|p| p.1).fold(1.0, f64::max) * 1.1;
     draw(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..end, 0.0..high)?;
+        let mut chart = builder(root, title).build_cartesian_2d(0.0..end, 0.0..high)?;
         chart.configure_mesh().x_desc("seconds since the start").y_desc(y_label).draw()?;
         for (i, (name, points)) in series.iter().enumerate() {
             chart

@@ -276,10 +276,11 @@ impl Ledger {
                 Some(OrderOutcome::Accepted { seq, .. } | OrderOutcome::Rejected { seq, .. }) => *seq,
                 Some(OrderOutcome::DuplicateElsewhere { .. }) => continue,
             };
+            // Only a report the stream has passed can be missing; a snapshot stands for the events it jumped over.
+            let passed = reported_at <= applied;
             let delivered = order.first_report == Some(reported_at);
-            // A snapshot stands for the events it jumped over, so a report in that range cannot be missing.
-            let snapshotted = covered(reported_at) && order.first_report.is_none() && reported_at <= applied;
-            if !(delivered || snapshotted) {
+            let snapshotted = covered(reported_at) && order.first_report.is_none();
+            if passed && !(delivered || snapshotted) {
                 lost += 1;
             }
         }
@@ -460,6 +461,9 @@ mod tests {
         ledger.apply(&report(33, "d-1", 4, ExecType::New, OrderStatus::New, 0));
         // d-2's report at 31 never came; d-3's at 45 was jumped over by a snapshot from 40 to 50.
         ledger.rebase(&view(50, &[(3, "d-3", 0)], 0, 1000), 40);
+        // d-4's report, at 60, is past what the stream reached: not missing (yet).
+        ledger.sent(&entry("d-4"), start);
+        ledger.acknowledged("d-4", &accepted(5, 60), start);
         ledger.close(50);
         assert_eq!((ledger.counts().lost_reports, ledger.counts().duplicate_orders), (1, 1));
     }

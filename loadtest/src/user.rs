@@ -134,9 +134,12 @@ fn count(errors: &Errors, label: String) {
     *errors.lock().unwrap_or_else(PoisonError::into_inner).entry(label).or_default() += 1;
 }
 
-/// The user's sign-in: refreshed (once, under the lock) when the access token is refused.
+/// The user's sign-in, and its own HTTP client (leaving from the user's own address, as a browser's requests
+/// would, so the per-address limits on login and refresh apply per user): refreshed (once, under the lock) when
+/// the access token is refused.
 #[derive(Debug)]
 struct Auth {
+    control: ControlClient,
     tokens: tokio::sync::Mutex<Tokens>,
 }
 
@@ -146,10 +149,10 @@ impl Auth {
     }
 
     /// Renews the tokens unless another task already replaced `stale`.
-    async fn renew(&self, control: &ControlClient, stale: &str) -> Result<(), ClientError> {
+    async fn renew(&self, stale: &str) -> Result<(), ClientError> {
         let mut tokens = self.tokens.lock().await;
         if tokens.access == stale {
-            *tokens = control.refresh(&tokens.refresh).await?;
+            *tokens = self.control.refresh(&tokens.refresh).await?;
         }
         Ok(())
     }
@@ -158,7 +161,6 @@ impl Auth {
 /// Calls `request` with the access token, renewing it on a 401 and retrying what is worth retrying (no answer,
 /// 429, 5xx) up to `attempts` times with backoff. Every failure is counted.
 async fn authorized<T, F>(
-    shared: &Shared,
     auth: &Auth,
     errors: &Errors,
     attempts: u32,
@@ -179,7 +181,7 @@ where
         tried += 1;
         let retry_after = match &error {
             ClientError::Refused { status: 401, .. } => {
-                auth.renew(&shared.control, &access).await?;
+                auth.renew(&access).await?;
                 Some(Duration::ZERO)
             }
             ClientError::Refused { status: 429, retry_after, .. } => Some(retry_after.unwrap_or(wait)),
@@ -284,7 +286,8 @@ pub async fn run(
 
 /// Registers, logs in, opens a session and starts a simulator: the sign-in, the session's and the simulator's ids.
 async fn set_up(index: usize, shared: &Shared, errors: &Errors) -> Result<(Arc<Auth>, String, String), String> {
-    let control = &shared.control;
+    let control = shared.control.bound_to(address_of(index)).map_err(|e| e.to_string())?;
+    let control = &control;
     let username = format!("load{index:05}");
     let patiently = |label: &'static str| {
         move |error: ClientError| {
@@ -313,22 +316,15 @@ async fn set_up(index: usize, shared: &Shared, errors: &Errors) -> Result<(Arc<A
             Err(error) => return Err(patiently("signing up")(error)),
         }
     };
-    let auth = Arc::new(Auth { tokens: tokio::sync::Mutex::new(tokens) });
-    let session =
-        authorized(shared, &auth, errors, 10, |access| async move { control.open_session(&access).await }).await;
+    let auth = Arc::new(Auth { control: control.clone(), tokens: tokio::sync::Mutex::new(tokens) });
+    let session = authorized(&auth, errors, 10, |access| async move { control.open_session(&access).await }).await;
     let session = session.map_err(patiently("opening a session"))?;
     let seed = index as u64 + 1;
     let session = &session;
     let simulator =
-        authorized(
-            shared,
-            &auth,
-            errors,
-            10,
-            |access| async move { control.start_simulator(&access, session, seed).await },
-        )
-        .await
-        .map_err(patiently("starting a simulator"))?;
+        authorized(&auth, errors, 10, |access| async move { control.start_simulator(&access, session, seed).await })
+            .await
+            .map_err(patiently("starting a simulator"))?;
     if simulator.state != "running" {
         return Err(format!("the simulator started {}", simulator.state));
     }
@@ -340,11 +336,9 @@ async fn keep_alive(shared: Arc<Shared>, auth: Arc<Auth>, session: String, error
     every.tick().await;
     loop {
         every.tick().await;
-        let control = &shared.control;
+        let control = &auth.control;
         let session = &session;
-        let _ =
-            authorized(&shared, &auth, &errors, 3, |access| async move { control.keep_alive(&access, session).await })
-                .await;
+        let _ = authorized(&auth, &errors, 3, |access| async move { control.keep_alive(&access, session).await }).await;
     }
 }
 
@@ -404,18 +398,13 @@ impl User {
     /// A fresh ticket and a connection through the proxy from the user's own address.
     async fn connect(&mut self) -> Option<Socket> {
         let shared = Arc::clone(&self.shared);
-        let control = &shared.control;
+        let auth = Arc::clone(&self.auth);
+        let control = &auth.control;
         let sim = self.sim.as_str();
         let ticket =
-            authorized(
-                &shared,
-                &self.auth,
-                &self.errors,
-                1,
-                |access| async move { control.ticket(&access, sim).await },
-            )
-            .await
-            .ok()?;
+            authorized(&self.auth, &self.errors, 1, |access| async move { control.ticket(&access, sim).await })
+                .await
+                .ok()?;
         match connect_stream(shared.proxy.address(), sim, &ticket, Some(ORIGIN), Some(self.address)).await {
             Ok(socket) => Some(socket),
             Err(WsError::Http(response)) => {
