@@ -49,7 +49,7 @@ async fn an_idle_session_expires_and_its_simulator_is_reclaimed_after_the_cool_d
         "postgres://unused",
         &api.secrets.service_token,
         &api.secrets.ticket_secret,
-        &tradesim_sandbox::default_guest_path(),
+        tradesim_sandbox::default_guest_path(),
     ))
     .unwrap();
     let config = ManagerConfig { cool_down: Duration::from_secs(60), ..ManagerConfig::default() };
