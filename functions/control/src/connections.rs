@@ -21,6 +21,28 @@ pub struct Connection {
     pub connected_at: SystemTime,
 }
 
+impl Connection {
+    /// The audit event of its opening, which every registry records with it.
+    pub fn opened(&self) -> AuditEvent {
+        AuditEvent::ConnectionOpened {
+            user: self.user.clone(),
+            session: self.session.clone(),
+            sim: self.sim.clone(),
+            connection: self.id.clone(),
+        }
+    }
+
+    /// The audit event of its closing.
+    pub fn closed(&self) -> AuditEvent {
+        AuditEvent::ConnectionClosed {
+            user: self.user.clone(),
+            session: self.session.clone(),
+            sim: self.sim.clone(),
+            connection: self.id.clone(),
+        }
+    }
+}
+
 pub trait ConnectionRegistry: Send + Sync + fmt::Debug {
     /// Records `connection`; registering an id again replaces the old record.
     fn register<'a>(&'a self, connection: &'a Connection) -> BoxFuture<'a, Result<(), ControlError>>;
@@ -81,12 +103,7 @@ impl ConnectionRegistry for PgConnections {
                 ],
             )
             .await?;
-            let event = AuditEvent::ConnectionOpened {
-                user: connection.user.clone(),
-                session: connection.session.clone(),
-                sim: connection.sim.clone(),
-                connection: connection.id.clone(),
-            };
+            let event = connection.opened();
             audit::record(&tx, connection.connected_at, &event).await?;
             tx.commit().await?;
             Ok(())
@@ -106,12 +123,7 @@ impl ConnectionRegistry for PgConnections {
                 .await?;
             let connection = row.as_ref().map(from_row).transpose()?;
             if let Some(c) = &connection {
-                let event = AuditEvent::ConnectionClosed {
-                    user: c.user.clone(),
-                    session: c.session.clone(),
-                    sim: c.sim.clone(),
-                    connection: c.id.clone(),
-                };
+                let event = c.closed();
                 audit::record(&tx, now, &event).await?;
             }
             tx.commit().await?;

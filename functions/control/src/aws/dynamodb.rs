@@ -133,12 +133,7 @@ impl ConnectionRegistry for DynamoConnections {
         Box::pin(async move {
             let request = self.client.put_item().table_name(self.table.as_str()).set_item(Some(to_item(connection)));
             call(&self.retry, "DynamoDB PutItem", || request.clone().send()).await?;
-            let event = AuditEvent::ConnectionOpened {
-                user: connection.user.clone(),
-                session: connection.session.clone(),
-                sim: connection.sim.clone(),
-                connection: connection.id.clone(),
-            };
+            let event = connection.opened();
             self.audit(connection.connected_at, event).await
         })
     }
@@ -158,12 +153,7 @@ impl ConnectionRegistry for DynamoConnections {
             let deleted = call(&self.retry, "DynamoDB DeleteItem", || request.clone().send()).await?;
             let connection = deleted.attributes.as_ref().map(|item| from_item(item, now)).transpose()?.flatten();
             if let Some(c) = &connection {
-                let event = AuditEvent::ConnectionClosed {
-                    user: c.user.clone(),
-                    session: c.session.clone(),
-                    sim: c.sim.clone(),
-                    connection: c.id.clone(),
-                };
+                let event = c.closed();
                 self.audit(now, event).await?;
             }
             Ok(connection)
