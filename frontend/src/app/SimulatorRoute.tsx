@@ -1,9 +1,9 @@
 import { useEffect, useMemo } from "react";
-import type { LinkInfo } from "@/features/trading/TradingScreen";
 import { ConnectionIndicator, StreamStatus } from "@/features/connection/ConnectionIndicator";
 import { browserNetwork, openGatewaySocket } from "@/features/connection/browser";
 import { ConnectionManager } from "@/features/connection/connection-manager";
-import { TradingScreen, type TradingActions } from "@/features/trading/TradingScreen";
+import type { LinkInfo, TradingActions } from "@/features/trading/link";
+import { TradingScreen } from "@/features/trading/TradingScreen";
 import { TradingStore } from "@/features/trading/trading-store";
 import { ApiError } from "@/lib/api-client";
 import { systemClock } from "@/lib/clock";

@@ -1,27 +1,20 @@
 import { memo, useState } from "react";
 import { formatMoney, formatPrice, formatSimTime, parsePrice } from "@/lib/format";
 import { DataTable, toneOf, type Column } from "@/lib/DataTable";
-import type { AccountUpdate, OrderEntry, PositionView } from "@/protocol";
+import type { AccountUpdate, PositionView } from "@/protocol";
 import { rowFromEntry, type Fill, type OrderRow } from "./blotter";
-
-export interface InFlight {
-  entry: OrderEntry;
-  state: "sending" | "unknown";
-}
+import type { LinkInfo, TradingActions } from "./link";
 
 interface Props {
   openOrders: OrderRow[];
   doneOrders: OrderRow[];
   fills: Fill[];
   account: AccountUpdate | null;
-  inFlight: InFlight[];
+  /** Unsettled orders; stale (offline or not live: the last known state, read-only) and whether orders may act. */
+  link: Pick<LinkInfo, "inFlight" | "stale" | "gate">;
+  actions: Pick<TradingActions, "cancel" | "amend">;
   decimals: number;
   symbol: (instrument: number) => string;
-  /** Offline or not live: the last known state, marked stale; no actions. */
-  stale: boolean;
-  canAct: boolean;
-  onCancel: (row: OrderRow) => void;
-  onAmend: (row: OrderRow, qty: number | null, price: number | null) => void;
 }
 
 type Tab = "orders" | "fills" | "positions" | "history";
@@ -36,12 +29,14 @@ function describeType(row: OrderRow): string {
 export const Blotter = memo(function Blotter(props: Props) {
   const [tab, setTab] = useState<Tab>("orders");
   const [amending, setAmending] = useState<{ key: string; qty: string; price: string } | null>(null);
-  const { decimals, symbol, stale, canAct } = props;
+  const { decimals, symbol } = props;
+  const { inFlight, stale } = props.link;
+  const canAct = props.link.gate.ok;
 
   // Orders the server has not confirmed yet come first; an order it already knows shows its real row.
   const known = new Set(props.openOrders.map((row) => row.clientOrderId));
-  const unsettled = new Map(props.inFlight.map((order) => [order.entry.client_order_id, order.state]));
-  const pendingRows = props.inFlight
+  const unsettled = new Map(inFlight.map((order) => [order.entry.client_order_id, order.state]));
+  const pendingRows = inFlight
     .filter(
       (order) =>
         !known.has(order.entry.client_order_id) &&
@@ -63,7 +58,7 @@ export const Blotter = memo(function Blotter(props: Props) {
     const price = amending.price.trim() === "" ? null : parsePrice(amending.price, decimals);
     setAmending(null);
     if ((qty !== null && Number.isFinite(qty) && qty > 0) || price !== null) {
-      props.onAmend(row, qty !== null && qty !== row.qty ? qty : null, price !== row.price ? price : null);
+      props.actions.amend(row, qty !== null && qty !== row.qty ? qty : null, price !== row.price ? price : null);
     }
   };
 
@@ -207,7 +202,7 @@ export const Blotter = memo(function Blotter(props: Props) {
                             type="button"
                             className="danger"
                             disabled={!canAct}
-                            onClick={() => props.onCancel(row)}
+                            onClick={() => props.actions.cancel(row)}
                           >
                             Cancel
                           </button>

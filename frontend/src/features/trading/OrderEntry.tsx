@@ -37,6 +37,9 @@ const initialForm: OrderForm = {
   stp: "cancel_newest",
 };
 
+/** The form's entries typed as text. */
+type TextEntry = "qty" | "price" | "stopPrice" | "expireInSeconds" | "displayQty";
+
 const TYPE_LABELS: Record<OrderForm["type"], string> = {
   limit: "Limit",
   market: "Market",
@@ -95,6 +98,8 @@ export const OrderEntry = memo(function OrderEntry({ context, gate, picked, onSu
     return () => window.removeEventListener("keydown", onKey);
   });
 
+  /** A text field's value and its change handler, bound to one of the form's text entries. */
+  const text = (key: TextEntry) => ({ value: form[key], onChange: (value: string) => update({ [key]: value }) });
   const needsPrice = form.type === "limit" || form.type === "stop_limit";
   const needsStop = form.type === "stop_market" || form.type === "stop_limit";
   const field = (name: keyof FieldErrors) =>
@@ -128,117 +133,53 @@ export const OrderEntry = memo(function OrderEntry({ context, gate, picked, onSu
           </button>
         </div>
         <div className="row">
-          <label>
-            Type
-            <select
-              name="type"
-              value={form.type}
-              onChange={(event) => {
-                const type = event.target.value as OrderForm["type"];
-                update({
-                  type,
-                  tif: type === "market" ? "ioc" : form.tif === "ioc" || form.tif === "fok" ? "gtc" : form.tif,
-                });
-              }}
-            >
-              {ORDER_TYPES.map((type) => (
-                <option key={type} value={type}>
-                  {TYPE_LABELS[type]}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            TIF
-            <select
-              name="tif"
-              value={form.tif}
-              onChange={(event) => update({ tif: event.target.value as OrderForm["tif"] })}
-            >
-              {TIMES_IN_FORCE.map((tif) => (
-                <option key={tif} value={tif}>
-                  {tif.toUpperCase()}
-                </option>
-              ))}
-            </select>
-          </label>
+          <SelectField
+            label="Type"
+            name="type"
+            value={form.type}
+            options={ORDER_TYPES}
+            optionLabel={(type) => TYPE_LABELS[type]}
+            onChange={(type) =>
+              update({
+                type,
+                tif: type === "market" ? "ioc" : form.tif === "ioc" || form.tif === "fok" ? "gtc" : form.tif,
+              })
+            }
+          />
+          <SelectField
+            label="TIF"
+            name="tif"
+            value={form.tif}
+            options={TIMES_IN_FORCE}
+            optionLabel={(tif) => tif.toUpperCase()}
+            onChange={(tif) => update({ tif })}
+          />
         </div>
         {field("tif")}
         <div className="row">
-          <label>
-            Qty
-            <input
-              name="qty"
-              inputMode="numeric"
-              value={form.qty}
-              onChange={(event) => update({ qty: event.target.value })}
-            />
-          </label>
-          {needsPrice && (
-            <label>
-              Price
-              <input
-                name="price"
-                inputMode="decimal"
-                value={form.price}
-                onChange={(event) => update({ price: event.target.value })}
-              />
-            </label>
-          )}
-          {needsStop && (
-            <label>
-              Stop
-              <input
-                name="stopPrice"
-                inputMode="decimal"
-                value={form.stopPrice}
-                onChange={(event) => update({ stopPrice: event.target.value })}
-              />
-            </label>
-          )}
+          <TextField label="Qty" name="qty" {...text("qty")} />
+          {needsPrice && <TextField label="Price" name="price" decimal {...text("price")} />}
+          {needsStop && <TextField label="Stop" name="stopPrice" decimal {...text("stopPrice")} />}
         </div>
         {field("qty")}
         {field("price")}
         {field("stopPrice")}
         {form.tif === "gtd" && (
-          <label>
-            Expires in (simulated s)
-            <input
-              name="expire"
-              inputMode="numeric"
-              value={form.expireInSeconds}
-              onChange={(event) => update({ expireInSeconds: event.target.value })}
-            />
-          </label>
+          <TextField label="Expires in (simulated s)" name="expire" {...text("expireInSeconds")} />
         )}
         {field("expire")}
         <details>
           <summary>More: iceberg, post-only, self-trade</summary>
           <div className="row">
-            <label>
-              Show qty
-              <input
-                name="displayQty"
-                inputMode="numeric"
-                placeholder="all"
-                value={form.displayQty}
-                onChange={(event) => update({ displayQty: event.target.value })}
-              />
-            </label>
-            <label>
-              STP
-              <select
-                name="stp"
-                value={form.stp}
-                onChange={(event) => update({ stp: event.target.value as OrderForm["stp"] })}
-              >
-                {STP_MODES.map((mode) => (
-                  <option key={mode} value={mode}>
-                    {mode.replace("_", " ")}
-                  </option>
-                ))}
-              </select>
-            </label>
+            <TextField label="Show qty" name="displayQty" placeholder="all" {...text("displayQty")} />
+            <SelectField
+              label="STP"
+              name="stp"
+              value={form.stp}
+              options={STP_MODES}
+              optionLabel={(mode) => mode.replace("_", " ")}
+              onChange={(stp) => update({ stp })}
+            />
           </div>
           <label className="check">
             <input
@@ -265,3 +206,52 @@ export const OrderEntry = memo(function OrderEntry({ context, gate, picked, onSu
     </section>
   );
 });
+
+interface TextFieldProps {
+  label: string;
+  name: string;
+  value: string;
+  onChange: (value: string) => void;
+  /** A price (decimal keypad) rather than a count. */
+  decimal?: boolean;
+  placeholder?: string;
+}
+
+function TextField({ label, name, value, onChange, decimal = false, placeholder }: TextFieldProps) {
+  return (
+    <label>
+      {label}
+      <input
+        name={name}
+        inputMode={decimal ? "decimal" : "numeric"}
+        placeholder={placeholder}
+        value={value}
+        onChange={(event) => onChange(event.target.value)}
+      />
+    </label>
+  );
+}
+
+interface SelectFieldProps<T extends string> {
+  label: string;
+  name: string;
+  value: T;
+  options: readonly T[];
+  optionLabel: (option: T) => string;
+  onChange: (value: T) => void;
+}
+
+function SelectField<T extends string>({ label, name, value, options, optionLabel, onChange }: SelectFieldProps<T>) {
+  return (
+    <label>
+      {label}
+      <select name={name} value={value} onChange={(event) => onChange(event.target.value as T)}>
+        {options.map((option) => (
+          <option key={option} value={option}>
+            {optionLabel(option)}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}

@@ -1,29 +1,20 @@
 import { memo, useState } from "react";
 import { SCENARIOS } from "@/lib/sim-config";
-import type { Scenario, SimState, Speed } from "@/protocol";
+import type { Scenario, Speed } from "@/protocol";
+import type { LinkInfo, TradingActions } from "./link";
 
 const SPEEDS: Speed[] = ["1x", "2x", "5x", "10x", "100x"];
 
 interface Props {
-  simState: SimState | null;
-  speed: Speed | null;
+  link: Pick<LinkInfo, "simState" | "speed" | "live">;
+  actions: Pick<TradingActions, "setSpeed" | "stop" | "restart">;
   scenario: Scenario;
-  canControl: boolean;
-  onSpeed: (speed: Speed) => void;
-  onStop: () => void;
-  onRestart: (scenario: Scenario) => void;
 }
 
 /** Pause, speed, scenario (a new simulator: a running market cannot change its scenario) and stop. */
-export const SimControls = memo(function SimControls({
-  simState,
-  speed,
-  scenario,
-  canControl,
-  onSpeed,
-  onStop,
-  onRestart,
-}: Props) {
+export const SimControls = memo(function SimControls({ link, actions, scenario }: Props) {
+  const { simState, speed, live: canControl } = link;
+  const { setSpeed: onSpeed, stop: onStop, restart: onRestart } = actions;
   const [nextScenario, setNextScenario] = useState<Scenario>(scenario);
   const paused = speed === "paused";
   return (

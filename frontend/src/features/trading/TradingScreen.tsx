@@ -1,8 +1,8 @@
 import { lazy, memo, Suspense, useCallback, useMemo, useState } from "react";
 import { useFrameStore } from "@/lib/frame-store";
-import type { OrderEntry as Entry, Scenario, SimConfig, SimState, Speed } from "@/protocol";
-import { Blotter, type InFlight } from "./Blotter";
-import type { OrderRow } from "./blotter";
+import type { SimConfig } from "@/protocol";
+import { Blotter } from "./Blotter";
+import type { LinkInfo, TradingActions } from "./link";
 import { Ladder } from "./Ladder";
 import { OrderEntry, type PickedPrice } from "./OrderEntry";
 import { SimControls } from "./SimControls";
@@ -11,25 +11,6 @@ import type { TradingStore } from "./trading-store";
 
 // The chart library is most of the JavaScript: it loads after the screen is up.
 const CandleChart = lazy(() => import("./CandleChart"));
-
-export interface LinkInfo {
-  gate: { ok: boolean; reason?: string };
-  inFlight: InFlight[];
-  /** Not live: what is shown is the last known state. */
-  stale: boolean;
-  live: boolean;
-  simState: SimState | null;
-  speed: Speed | null;
-}
-
-export interface TradingActions {
-  submit: (entry: Entry) => void;
-  cancel: (row: OrderRow) => void;
-  amend: (row: OrderRow, qty: number | null, price: number | null) => void;
-  setSpeed: (speed: Speed) => void;
-  stop: () => void;
-  restart: (scenario: Scenario) => void;
-}
 
 interface Props {
   store: TradingStore;
@@ -98,15 +79,7 @@ export const TradingScreen = memo(function TradingScreen({ store, config, link, 
         </span>
         {book?.halted && <span className="badge warn">halted</span>}
         <span className="muted">{config.scenario.replace("_", " ")}</span>
-        <SimControls
-          simState={link.simState}
-          speed={link.speed}
-          scenario={config.scenario}
-          canControl={link.live}
-          onSpeed={actions.setSpeed}
-          onStop={actions.stop}
-          onRestart={actions.restart}
-        />
+        <SimControls link={link} actions={actions} scenario={config.scenario} />
       </div>
       <section className="panel chart-panel">
         <header>
@@ -149,13 +122,10 @@ export const TradingScreen = memo(function TradingScreen({ store, config, link, 
         doneOrders={state.doneOrders}
         fills={state.fills}
         account={state.account}
-        inFlight={link.inFlight}
+        link={link}
+        actions={actions}
         decimals={decimals}
         symbol={symbol}
-        stale={link.stale}
-        canAct={link.gate.ok}
-        onCancel={actions.cancel}
-        onAmend={actions.amend}
       />
       {state.notices.length > 0 && (
         <div className="notices" role="status">
