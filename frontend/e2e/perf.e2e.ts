@@ -21,6 +21,8 @@ interface Figures {
   source: string;
   seconds: number;
   fps: number;
+  /** The longest gap between two animation frames (requestAnimationFrame): bounds the tasks under 50 ms too. */
+  longestFrameMs: number;
   longestTaskMs: number;
   longTasksOver50Ms: number;
   eventsApplied: number;
@@ -28,6 +30,9 @@ interface Figures {
   framesPerSecondReceived?: number;
   /** The machine's 1-minute load average before and after (2 cores, shared): the figures move with it. */
   load: [number, number];
+  /** The five longest tasks, and the five longest animation frames with their scripts (where the time went). */
+  slowestTasks: Slow[];
+  slowestFrames: Slow[];
 }
 
 let stack: Stack;
@@ -48,35 +53,117 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-/** Installed before the app loads: counts animation frames and records long tasks. */
+/** Installed before the app loads: counts animation frames and records long tasks and long animation frames. */
 function installProbe(): void {
-  const probe = { frames: 0, longest: 0, over50: 0, started: performance.now() };
+  const fresh = () => ({
+    frames: 0,
+    /** The longest time between two animation frames: what a task under the long-task API's 50 ms threshold cost. */
+    longestFrame: 0,
+    lastFrameAt: 0,
+    longest: 0,
+    over50: 0,
+    started: performance.now(),
+    /** The longest tasks and animation frames of the run, with what ran in them (newest run only). */
+    slowTasks: [] as Slow[],
+    slowFrames: [] as Slow[],
+  });
+  const probe = { ...fresh(), reset: () => void Object.assign(probe, fresh()) };
+  const keep = (list: Slow[], entry: Slow) => {
+    list.push(entry);
+    list.sort((a, b) => b.durationMs - a.durationMs);
+    if (list.length > 5) list.length = 5;
+  };
   Object.assign(window, { __probe: probe });
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
+      // Observers report a little late: what started before this run's reset belongs to the page's loading.
+      if (entry.startTime < probe.started) continue;
       probe.longest = Math.max(probe.longest, entry.duration);
       if (entry.duration > 50) probe.over50 += 1;
+      keep(probe.slowTasks, {
+        atMs: Math.round(entry.startTime - probe.started),
+        durationMs: Math.round(entry.duration),
+      });
     }
   }).observe({ type: "longtask", buffered: false });
-  const tick = () => {
+  // Long animation frames say what ran: each script's invoker, source and time, and the frame's style and layout.
+  if (PerformanceObserver.supportedEntryTypes.includes("long-animation-frame"))
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        const frame = entry as PerformanceEntry & {
+          blockingDuration: number;
+          renderStart: number;
+          styleAndLayoutStart: number;
+          scripts: {
+            duration: number;
+            invoker: string;
+            invokerType: string;
+            sourceURL: string;
+            sourceFunctionName: string;
+            sourceCharPosition: number;
+            forcedStyleAndLayoutDuration: number;
+          }[];
+        };
+        if (frame.startTime < probe.started) continue;
+        const end = frame.startTime + frame.duration;
+        keep(probe.slowFrames, {
+          atMs: Math.round(frame.startTime - probe.started),
+          durationMs: Math.round(frame.duration),
+          blockingMs: Math.round(frame.blockingDuration),
+          renderMs: frame.renderStart ? Math.round(end - frame.renderStart) : 0,
+          styleLayoutMs: frame.styleAndLayoutStart ? Math.round(end - frame.styleAndLayoutStart) : 0,
+          scripts: frame.scripts
+            .filter((script) => script.duration >= 2)
+            .map(
+              (script) =>
+                `${Math.round(script.duration)} ms ${script.invokerType} ${script.invoker} ` +
+                `${script.sourceFunctionName}@${script.sourceURL.split("/").pop()}:${script.sourceCharPosition}` +
+                (script.forcedStyleAndLayoutDuration
+                  ? ` (forced layout ${Math.round(script.forcedStyleAndLayoutDuration)} ms)`
+                  : ""),
+            ),
+        });
+      }
+    }).observe({ type: "long-animation-frame", buffered: false });
+  const tick = (now: number) => {
     probe.frames += 1;
+    if (probe.lastFrameAt > 0 && probe.lastFrameAt >= probe.started)
+      probe.longestFrame = Math.max(probe.longestFrame, now - probe.lastFrameAt);
+    probe.lastFrameAt = now;
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
 }
 
+/** A long task or long animation frame: when in the run it started, how long, and what ran in it. */
+interface Slow {
+  atMs: number;
+  durationMs: number;
+  blockingMs?: number;
+  renderMs?: number;
+  styleLayoutMs?: number;
+  scripts?: string[];
+}
+
 interface PageProbe {
   frames: number;
+  longestFrame: number;
+  lastFrameAt: number;
   longest: number;
   over50: number;
   started: number;
   elapsedMs: number;
   events: number;
+  slowTasks: Slow[];
+  slowFrames: Slow[];
 }
 
 async function readProbe(page: Page): Promise<PageProbe> {
   return page.evaluate(() => {
-    const probe = (window as unknown as { __probe: Omit<PageProbe, "events" | "elapsedMs"> }).__probe;
+    const { reset, ...probe } = (
+      window as unknown as { __probe: Omit<PageProbe, "events" | "elapsedMs"> & { reset(): void } }
+    ).__probe;
+    void reset;
     const app = (
       window as unknown as { __tradesim?: { store: { snapshot: { current(): { eventsApplied: number } } } } }
     ).__tradesim;
@@ -89,30 +176,40 @@ async function readProbe(page: Page): Promise<PageProbe> {
 }
 
 async function resetProbe(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const probe = (
-      window as unknown as { __probe: { frames: number; longest: number; over50: number; started: number } }
-    ).__probe;
-    Object.assign(probe, { frames: 0, longest: 0, over50: 0, started: performance.now() });
-  });
+  await page.evaluate(() => (window as unknown as { __probe: { reset(): void } }).__probe.reset());
 }
 
 async function measure(page: Page, source: string): Promise<Figures> {
   const loadBefore = loadavg()[0]!;
+  // PERF_TRACE=1 also records a Chromium trace of the run (open it in DevTools' Performance panel); it slows the page.
+  const trace = process.env.PERF_TRACE ? join(artifacts, `trace-${results.length}.json`) : null;
+  if (trace) {
+    mkdirSync(artifacts, { recursive: true });
+    await browser.startTracing(page, {
+      path: trace,
+      categories: (process.env.PERF_TRACE_CATEGORIES ?? "devtools.timeline,v8.execute,toplevel").split(","),
+    });
+  }
+  if (process.env.PERF_HIDE)
+    await page.addStyleTag({ content: `${process.env.PERF_HIDE} { display: none !important; }` });
   await resetProbe(page);
   const before = await readProbe(page);
   await page.waitForTimeout(RUN_MS);
   const after = await readProbe(page);
+  if (trace) await browser.stopTracing();
   const seconds = Math.round(after.elapsedMs / 100) / 10;
   const figures: Figures = {
     source,
     seconds,
     fps: Math.round((after.frames / seconds) * 10) / 10,
+    longestFrameMs: Math.round(after.longestFrame),
     longestTaskMs: Math.round(after.longest),
     longTasksOver50Ms: after.over50,
     eventsApplied: after.events - before.events,
     eventsPerSecond: Math.round((after.events - before.events) / seconds),
     load: [Math.round(loadBefore * 10) / 10, Math.round(loadavg()[0]! * 10) / 10],
+    slowestTasks: after.slowTasks,
+    slowestFrames: after.slowFrames,
   };
   results.push(figures);
   return figures;
