@@ -60,10 +60,15 @@ export function encodeClientMessage(message: ClientMessage): string {
 /** Parses a server frame; null for anything that is not a v1 message object. */
 export function decodeServerMessage(text: string): ServerMessage | null {
   try {
-    const value = JSON.parse(text) as Envelope<ServerMessage>;
-    if (typeof value !== "object" || value === null || value.v !== STREAM_VERSION) return null;
-    return value;
+    return asServerMessage(JSON.parse(text));
   } catch {
     return null;
   }
+}
+
+/** A frame parsed elsewhere (the socket worker) as a server message; null for anything that is not a v1 message object. */
+export function asServerMessage(value: unknown): ServerMessage | null {
+  if (typeof value !== "object" || value === null || (value as Partial<Envelope<ServerMessage>>).v !== STREAM_VERSION)
+    return null;
+  return value as ServerMessage;
 }

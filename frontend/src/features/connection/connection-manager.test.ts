@@ -3,35 +3,10 @@ import { ApiError } from "@/lib/api-client";
 import { systemClock } from "@/lib/clock";
 import { memoryStorage, storageKeys, type KeyValueStorage } from "@/lib/storage";
 import type { StreamSink } from "@/lib/stream-sink";
-import type { ClientMessage, EngineView, Event, OrderEntry, ServerMessage } from "@/protocol";
+import type { EngineView, Event, OrderEntry } from "@/protocol";
 import { backoffDelay } from "./backoff";
-import { ConnectionManager, type ConnectionOptions, type NetworkSignals, type SocketLike } from "./connection-manager";
-
-class FakeSocket implements SocketLike {
-  sent: ClientMessage[] = [];
-  closed = false;
-  onopen: (() => void) | null = null;
-  onmessage: ((event: { data: unknown }) => void) | null = null;
-  onclose: (() => void) | null = null;
-  onerror: (() => void) | null = null;
-
-  send(data: string): void {
-    this.sent.push(JSON.parse(data) as ClientMessage);
-  }
-  close(): void {
-    this.closed = true;
-  }
-  receive(message: ServerMessage): void {
-    this.onmessage?.({ data: JSON.stringify({ v: 1, ...message }) });
-  }
-  /** The server side goes away. */
-  drop(): void {
-    this.onclose?.();
-  }
-  ofType<K extends ClientMessage["type"]>(type: K): Extract<ClientMessage, { type: K }>[] {
-    return this.sent.filter((message): message is Extract<ClientMessage, { type: K }> => message.type === type);
-  }
-}
+import { ConnectionManager, type ConnectionOptions, type NetworkSignals } from "./connection-manager";
+import { FakeSocket, SIM, trade, view, welcome } from "./stream-fakes";
 
 class RecordingSink implements StreamSink {
   applied: number[] = [];
@@ -52,55 +27,6 @@ class RecordingSink implements StreamSink {
   restore(saved: unknown): boolean {
     return typeof saved === "object" && saved !== null;
   }
-}
-
-const SIM = "sim-test";
-
-function trade(seq: number): Event {
-  return {
-    seq,
-    time_ms: seq * 10,
-    type: "trade",
-    trade_id: seq,
-    instrument: 0,
-    price: 10_000,
-    qty: 1,
-    aggressor: "buy",
-  };
-}
-
-function welcome(seq: number, resume: "replay" | "snapshot" = "replay"): ServerMessage {
-  return {
-    type: "welcome",
-    sim: SIM,
-    seq,
-    resume,
-    state: "running",
-    speed: "1x",
-    heartbeat_ms: 5_000,
-    dead_after_ms: 12_000,
-  };
-}
-
-function view(seq: number): EngineView {
-  return {
-    participant: 1,
-    seq,
-    step: seq,
-    time_ms: seq * 10,
-    books: [],
-    open_orders: [],
-    account: {
-      participant: 1,
-      cash: 0,
-      equity: 0,
-      buying_power: 0,
-      realized_pnl: 0,
-      unrealized_pnl: 0,
-      fees_paid: 0,
-      positions: [],
-    },
-  };
 }
 
 function order(id: string): OrderEntry {

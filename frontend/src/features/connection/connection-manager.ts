@@ -4,6 +4,7 @@ import { FrameStore, type FrameScheduler } from "@/lib/frame-store";
 import { readJson, storageKeys, writeJson, type KeyValueStorage } from "@/lib/storage";
 import type { StreamSink } from "@/lib/stream-sink";
 import {
+  asServerMessage,
   decodeServerMessage,
   encodeClientMessage,
   type ClientMessage,
@@ -15,7 +16,10 @@ import {
 } from "@/protocol";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff";
 
-/** The part of a browser WebSocket the manager uses. */
+/**
+ * The part of a browser WebSocket the manager uses. A message's `data` is a text frame, or a frame already decoded
+ * (the socket worker parses frames off the main thread and hands them over as objects).
+ */
 export interface SocketLike {
   send(data: string): void;
   close(): void;
@@ -267,8 +271,8 @@ export class ConnectionManager {
       });
     };
     socket.onmessage = (event) => {
-      if (this.socket !== socket || typeof event.data !== "string") return;
-      const message = decodeServerMessage(event.data);
+      if (this.socket !== socket) return;
+      const message = typeof event.data === "string" ? decodeServerMessage(event.data) : asServerMessage(event.data);
       if (message) this.handle(message);
     };
     socket.onclose = () => {
