@@ -1,4 +1,4 @@
-import type { ReactNode } from "react";
+import { memo, type ReactNode } from "react";
 
 export interface Column<T> {
   title: string;
@@ -18,7 +18,10 @@ interface Props<T> {
   compact?: boolean;
 }
 
-/** The dense tables of the app: one column list says what each column shows. */
+/**
+ * The dense tables of the app: one column list says what each column shows. A row re-renders only when its row
+ * object or the column list changes, so a table whose columns are memoized (the tape) renders only its new rows.
+ */
 export function DataTable<T>({ columns, rows, rowKey, testId, rowTitle, compact = true }: Props<T>) {
   return (
     <table className={compact ? "grid compact" : "grid"} data-testid={testId}>
@@ -33,21 +36,27 @@ export function DataTable<T>({ columns, rows, rowKey, testId, rowTitle, compact 
       </thead>
       <tbody>
         {rows.map((row) => (
-          <tr key={rowKey(row)} title={rowTitle?.(row)}>
-            {columns.map((column) => (
-              <td
-                key={column.title}
-                className={[column.numeric ? "num" : "", column.tone?.(row) ?? ""].join(" ").trim() || undefined}
-              >
-                {column.cell(row)}
-              </td>
-            ))}
-          </tr>
+          <DataRow key={rowKey(row)} row={row} columns={columns} title={rowTitle?.(row)} />
         ))}
       </tbody>
     </table>
   );
 }
+
+const DataRow = memo(function DataRow<T>({ row, columns, title }: { row: T; columns: Column<T>[]; title?: string }) {
+  return (
+    <tr title={title}>
+      {columns.map((column) => (
+        <td
+          key={column.title}
+          className={[column.numeric ? "num" : "", column.tone?.(row) ?? ""].join(" ").trim() || undefined}
+        >
+          {column.cell(row)}
+        </td>
+      ))}
+    </tr>
+  );
+}) as <T>(props: { row: T; columns: Column<T>[]; title?: string | undefined }) => ReactNode;
 
 /** The colour of a signed figure or a side. */
 export const toneOf = (value: number | "buy" | "sell"): string =>

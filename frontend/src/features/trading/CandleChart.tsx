@@ -83,6 +83,8 @@ function CandleChart({ candles, version, decimals }: Props) {
       low: candle.low,
       close: candle.close,
     });
+    // Nothing new, nothing drawn: the chart redraws whole on every change it is given.
+    if (candles.length === drawn.current) return;
     // Only the new candles are added, so a frame's work stays small however long the chart gets.
     if (drawn.current === 0 || candles.length < drawn.current) target.setData(candles.map(bar));
     else for (const candle of candles.slice(drawn.current)) target.update(bar(candle));

@@ -9,6 +9,8 @@ const ROW_HEIGHT = 18;
 const OVERSCAN = 6;
 /** Empty ticks shown beyond the outermost levels. */
 const MARGIN_TICKS = 10;
+/** The price range grows and shrinks in blocks of this many ticks. */
+const RANGE_BLOCK_TICKS = 50;
 /** At most this many price rows; the ladder is virtualized, but the range stays bounded. */
 const MAX_ROWS = 20_000;
 
@@ -54,8 +56,13 @@ export const Ladder = memo(function Ladder({ book, orders, tick, decimals, onPic
     ...orders.flatMap((order) => (order.price === null ? [] : [order.price])),
   ];
   if (book?.lastTradePrice) prices.push(book.lastTradePrice);
-  const top = prices.length ? Math.max(...prices) + MARGIN_TICKS * tick : 0;
-  const bottom = prices.length ? Math.max(tick, Math.min(...prices) - MARGIN_TICKS * tick) : 0;
+  // The range moves in whole blocks, so rows keep their places (and the DOM its nodes) while levels at the book's
+  // edges come and go; prices are on the tick grid, and so are the block edges.
+  const block = RANGE_BLOCK_TICKS * tick;
+  const top = prices.length ? Math.ceil((Math.max(...prices) + MARGIN_TICKS * tick) / block) * block : 0;
+  const bottom = prices.length
+    ? Math.max(tick, Math.floor((Math.min(...prices) - MARGIN_TICKS * tick) / block) * block)
+    : 0;
   const rowCount = prices.length ? Math.min(MAX_ROWS, Math.round((top - bottom) / tick) + 1) : 0;
   const bestBid = book?.bids[0]?.price ?? null;
   const bestAsk = book?.asks[0]?.price ?? null;
@@ -95,37 +102,23 @@ export const Ladder = memo(function Ladder({ book, orders, tick, decimals, onPic
   const rows = [];
   for (let index = first; index < last; index++) {
     const price = top - index * tick;
-    const bid = bids.get(price);
-    const ask = asks.get(price);
-    const myBid = mine.buy.get(price);
-    const myAsk = mine.sell.get(price);
-    const isLast = price === book?.lastTradePrice;
+    const bid = bids.get(price)?.qty;
+    const ask = asks.get(price)?.qty;
     rows.push(
-      <div
+      <LadderRow
         key={price}
-        className={`ladder-row${isLast ? " last" : ""}${price === bestBid ? " best-bid" : ""}${price === bestAsk ? " best-ask" : ""}`}
-        style={{ transform: `translateY(${index * ROW_HEIGHT}px)` }}
-        data-price={price}
-      >
-        <span className="mine buy" title={myBid?.qtyAhead != null ? `${myBid.qtyAhead} ahead in the queue` : undefined}>
-          {myBid ? `${myBid.qty}${myBid.qtyAhead != null ? ` ·${myBid.qtyAhead}` : ""}` : ""}
-        </span>
-        <button type="button" className="qty bid" onClick={() => onPickPrice(price, "buy")}>
-          {bid && <i style={{ width: `${(bid.qty / maxQty) * 100}%` }} />}
-          <b>{bid?.qty ?? ""}</b>
-        </button>
-        <span className="price">{formatPrice(price, decimals)}</span>
-        <button type="button" className="qty ask" onClick={() => onPickPrice(price, "sell")}>
-          {ask && <i style={{ width: `${(ask.qty / maxQty) * 100}%` }} />}
-          <b>{ask?.qty ?? ""}</b>
-        </button>
-        <span
-          className="mine sell"
-          title={myAsk?.qtyAhead != null ? `${myAsk.qtyAhead} ahead in the queue` : undefined}
-        >
-          {myAsk ? `${myAsk.qty}${myAsk.qtyAhead != null ? ` ·${myAsk.qtyAhead}` : ""}` : ""}
-        </span>
-      </div>,
+        index={index}
+        price={price}
+        decimals={decimals}
+        bid={bid}
+        ask={ask}
+        bidWidth={bid === undefined ? 0 : bid / maxQty}
+        askWidth={ask === undefined ? 0 : ask / maxQty}
+        mineBuy={mine.buy.get(price)}
+        mineSell={mine.sell.get(price)}
+        flags={`${price === book?.lastTradePrice ? " last" : ""}${price === bestBid ? " best-bid" : ""}${price === bestAsk ? " best-ask" : ""}`}
+        onPickPrice={onPickPrice}
+      />,
     );
   }
 
@@ -167,3 +160,68 @@ export const Ladder = memo(function Ladder({ book, orders, tick, decimals, onPic
     </section>
   );
 });
+
+interface RowProps {
+  index: number;
+  price: number;
+  decimals: number;
+  bid: number | undefined;
+  ask: number | undefined;
+  /** The bars' widths, as a fraction of the largest level. */
+  bidWidth: number;
+  askWidth: number;
+  mineBuy: Mine | undefined;
+  mineSell: Mine | undefined;
+  /** " last", " best-bid", " best-ask" */
+  flags: string;
+  onPickPrice: (price: number, side: Side) => void;
+}
+
+/** One price row: re-renders only when what it shows changes (most rows do not change in a frame). */
+const LadderRow = memo(function LadderRow(props: RowProps) {
+  const { index, price, decimals, bid, ask, bidWidth, askWidth, mineBuy, mineSell, flags, onPickPrice } = props;
+  return (
+    <div className={`ladder-row${flags}`} style={{ top: index * ROW_HEIGHT }} data-price={price}>
+      <MineCell side="buy" mine={mineBuy} />
+      <button type="button" className="qty bid" onClick={() => onPickPrice(price, "buy")}>
+        {bid !== undefined && <i style={{ width: `${bidWidth * 100}%` }} />}
+        <b>{bid ?? ""}</b>
+      </button>
+      <span className="price">{formatPrice(price, decimals)}</span>
+      <button type="button" className="qty ask" onClick={() => onPickPrice(price, "sell")}>
+        {ask !== undefined && <i style={{ width: `${askWidth * 100}%` }} />}
+        <b>{ask ?? ""}</b>
+      </button>
+      <MineCell side="sell" mine={mineSell} />
+    </div>
+  );
+}, sameRow);
+
+/** The user's own quantity at a price, and how much is ahead of it in the queue. */
+function MineCell({ side, mine }: { side: Side; mine: Mine | undefined }) {
+  const ahead = mine?.qtyAhead ?? null;
+  return (
+    <span className={`mine ${side}`} title={ahead !== null ? `${ahead} ahead in the queue` : undefined}>
+      {mine ? `${mine.qty}${ahead !== null ? ` ·${ahead}` : ""}` : ""}
+    </span>
+  );
+}
+
+const sameMine = (a: Mine | undefined, b: Mine | undefined) =>
+  a === b || (a !== undefined && b !== undefined && a.qty === b.qty && a.qtyAhead === b.qtyAhead);
+
+function sameRow(a: RowProps, b: RowProps): boolean {
+  return (
+    a.index === b.index &&
+    a.price === b.price &&
+    a.decimals === b.decimals &&
+    a.bid === b.bid &&
+    a.ask === b.ask &&
+    a.bidWidth === b.bidWidth &&
+    a.askWidth === b.askWidth &&
+    a.flags === b.flags &&
+    a.onPickPrice === b.onPickPrice &&
+    sameMine(a.mineBuy, b.mineBuy) &&
+    sameMine(a.mineSell, b.mineSell)
+  );
+}

@@ -18,7 +18,9 @@ export interface PickedPrice {
 }
 
 interface Props {
-  context: OrderContext;
+  /** What the checks need, read when the order is sent: the market moves every frame, the form need not render. */
+  context: () => OrderContext;
+  decimals: number;
   gate: { ok: boolean; reason?: string };
   picked: PickedPrice | null;
   onSubmit: (entry: Entry) => void;
@@ -52,10 +54,9 @@ const TYPE_LABELS: Record<OrderForm["type"], string> = {
  * sending; blocked (with the reason) while the link cannot carry an order safely.
  * Keys, outside a text field: B buy, S sell, L limit, M market, Esc clear; Ctrl+Enter sends.
  */
-export const OrderEntry = memo(function OrderEntry({ context, gate, picked, onSubmit }: Props) {
+export const OrderEntry = memo(function OrderEntry({ context, decimals, gate, picked, onSubmit }: Props) {
   const [form, setForm] = useState<OrderForm>(initialForm);
   const [errors, setErrors] = useState<FieldErrors>({});
-  const decimals = context.config.price_decimals;
   const update = (patch: Partial<OrderForm>) => setForm((current) => ({ ...current, ...patch }));
 
   useEffect(() => {
@@ -65,7 +66,7 @@ export const OrderEntry = memo(function OrderEntry({ context, gate, picked, onSu
   const submit = (event?: FormEvent) => {
     event?.preventDefault();
     if (!gate.ok) return;
-    const result = validateOrder(form, context, newClientOrderId());
+    const result = validateOrder(form, context(), newClientOrderId());
     if (!result.ok) {
       setErrors(result.errors);
       return;

@@ -1,19 +1,23 @@
-import { memo } from "react";
+import { memo, useMemo } from "react";
 import { DataTable, type Column } from "@/lib/DataTable";
 import { formatPrice, formatSimTime } from "@/lib/format";
 import type { TapeTrade } from "./trading-store";
 
 export const Tape = memo(function Tape({ trades, decimals }: { trades: TapeTrade[]; decimals: number }) {
-  const columns: Column<TapeTrade>[] = [
-    { title: "time", cell: (trade) => formatSimTime(trade.timeMs), tone: () => "muted" },
-    {
-      title: "price",
-      numeric: true,
-      cell: (trade) => formatPrice(trade.price, decimals),
-      tone: (trade) => (trade.aggressor === "buy" ? "up" : "down"),
-    },
-    { title: "qty", numeric: true, cell: (trade) => trade.qty },
-  ];
+  // The same columns every frame, so only the rows of new trades render.
+  const columns = useMemo(
+    (): Column<TapeTrade>[] => [
+      { title: "time", cell: (trade) => formatSimTime(trade.timeMs), tone: () => "muted" },
+      {
+        title: "price",
+        numeric: true,
+        cell: (trade) => formatPrice(trade.price, decimals),
+        tone: (trade) => (trade.aggressor === "buy" ? "up" : "down"),
+      },
+      { title: "qty", numeric: true, cell: (trade) => trade.qty },
+    ],
+    [decimals],
+  );
   return (
     <section className="panel tape" data-testid="tape">
       <header>

@@ -1,4 +1,4 @@
-import { lazy, memo, Suspense, useCallback, useMemo, useState } from "react";
+import { lazy, memo, Suspense, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { useFrameStore } from "@/lib/frame-store";
 import type { SimConfig } from "@/protocol";
 import { Blotter } from "./Blotter";
@@ -53,6 +53,12 @@ export const TradingScreen = memo(function TradingScreen({ store, config, link, 
       halted,
     };
   }, [instrument, instrumentConfig, config.account, lastTradePrice, account, ordersHere, nowSecond, halted]);
+  // The order form reads the context when it sends, so a moving market does not re-render it.
+  const latestContext = useRef(context);
+  useEffect(() => {
+    latestContext.current = context;
+  }, [context]);
+  const orderContext = useCallback(() => latestContext.current, []);
   const symbol = useCallback((index: number) => config.instruments[index]?.symbol ?? `#${index}`, [config]);
   const pickPrice = useCallback((price: number, side: "buy" | "sell") => setPicked({ price, side }), []);
 
@@ -116,7 +122,13 @@ export const TradingScreen = memo(function TradingScreen({ store, config, link, 
         onPickPrice={pickPrice}
       />
       <Tape trades={state.tape} decimals={decimals} />
-      <OrderEntry context={context} gate={link.gate} picked={picked} onSubmit={actions.submit} />
+      <OrderEntry
+        context={orderContext}
+        decimals={decimals}
+        gate={link.gate}
+        picked={picked}
+        onSubmit={actions.submit}
+      />
       <Blotter
         openOrders={state.openOrders}
         doneOrders={state.doneOrders}

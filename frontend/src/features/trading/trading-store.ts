@@ -64,6 +64,7 @@ export interface TradingSnapshot {
 }
 
 const MAX_TAPE = 40;
+const NO_CANDLES: readonly Candle[] = Object.freeze([]);
 const MAX_CANDLES = 5_000;
 const MAX_NOTICES = 5;
 
@@ -176,7 +177,8 @@ export class TradingStore implements StreamSink {
 
   /** Closed candles of one instrument and interval, oldest first. */
   candles(instrument: number, interval: "1s" | "1m"): readonly Candle[] {
-    return this.candleSeries.get(`${instrument}/${interval}`) ?? [];
+    // The same empty list every time, so the memoized chart does not take "no candles yet" for a change.
+    return this.candleSeries.get(`${instrument}/${interval}`) ?? NO_CANDLES;
   }
 
   /** The working order with this client order id or order id, if the stream knows it. */
