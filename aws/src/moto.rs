@@ -5,9 +5,9 @@
 //! `moto_server.py` beside this crate's manifest (moto's server with one answer made to match AWS's), under
 //! `$MOTO_PYTHON`, else `python3`.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The region every test client uses.
 pub const REGION: &str = "eu-west-1";
@@ -29,17 +29,17 @@ impl Moto {
     /// # Panics
     /// When no moto server can be started: the message says how to install it.
     pub fn start() -> Self {
-        // Another process may take the free port before moto binds it; moto then exits and a new port is tried.
-        for _ in 0..3 {
-            let address = free_port();
-            let mut child = spawn(address);
-            if wait_until_listening(&mut child, address) {
-                return Self { child, address };
+        let mut child = spawn();
+        match listening_port(&mut child) {
+            Some(port) => Self { child, address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)) },
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "moto_server did not start on 127.0.0.1; run `make moto` (python3 -c 'import moto.server' must work)"
+                );
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
-        panic!("moto_server did not start on 127.0.0.1; run `make moto` (python3 -c 'import moto.server' must work)");
     }
 
     /// `http://127.0.0.1:<port>`: the endpoint of every service.
@@ -110,36 +110,31 @@ fn signature(service: &str) -> String {
     )
 }
 
-fn free_port() -> SocketAddr {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .expect("no free port on 127.0.0.1")
-}
-
-fn spawn(address: SocketAddr) -> Child {
+fn spawn() -> Child {
     let python = std::env::var("MOTO_PYTHON").ok().filter(|path| !path.is_empty()).unwrap_or_else(|| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/moto_server.py");
     Command::new(&python)
         .arg(script)
-        .args(["-H", &address.ip().to_string(), "-p", &address.port().to_string()])
+        .arg(Ipv4Addr::LOCALHOST.to_string())
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|error| panic!("cannot start {python} {script} ({error}); run `make moto`"))
 }
 
-/// Whether the server listens before it exits or the start timeout passes.
-fn wait_until_listening(child: &mut Child, address: SocketAddr) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < START_TIMEOUT {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return false;
-        }
-        if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
+/// The port the server prints once it listens, unless it exits or the start timeout passes first.
+fn listening_port(child: &mut Child) -> Option<u16> {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take()?;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = sender.send(line);
+        // Whatever moto prints later must not meet a closed pipe.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    receiver.recv_timeout(START_TIMEOUT).ok()?.trim().parse().ok()
 }
