@@ -7,6 +7,8 @@
 //! - A socket's outbound channel exists before `$connect` reaches the host, so no early push finds it unknown.
 //! - Closing a connection from the server side (DeleteConnection, [`GatewayConnections::close`]) drops its
 //!   channel: the frames already queued are sent, then the socket is closed and `$disconnect` runs.
+//! - No socket outlives its lifetime (API Gateway's two hours by default): then it is closed with 1001 and
+//!   `$disconnect` runs, as in AWS, so clients meet the cutoff they must reconnect before.
 
 use crate::spa::Spa;
 use axum::Router;
@@ -20,6 +22,7 @@ use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tradesim_control::domain::ConnectionId;
 use tradesim_control::hosts::BoxFuture;
@@ -29,14 +32,32 @@ use tradesim_control::{ConnectRequest, Control, ControlError, Gateway, GatewayCo
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 /// Frames queued for one socket before a push waits (and so slows its host's sender for that connection only).
 const OUTBOUND_QUEUE: usize = 256;
+/// API Gateway's maximum WebSocket connection duration.
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// The open sockets, by connection id: where pushes go.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LocalConnections {
     sockets: Mutex<HashMap<ConnectionId, mpsc::Sender<String>>>,
+    lifetime: Mutex<Duration>,
+}
+
+impl Default for LocalConnections {
+    fn default() -> Self {
+        Self { sockets: Mutex::default(), lifetime: Mutex::new(CONNECTION_LIFETIME) }
+    }
 }
 
 impl LocalConnections {
+    /// How long sockets opened from now on may live (tests shorten it to see the cutoff).
+    pub fn set_lifetime(&self, lifetime: Duration) {
+        *self.lifetime.lock().unwrap_or_else(PoisonError::into_inner) = lifetime;
+    }
+
+    fn lifetime(&self) -> Duration {
+        *self.lifetime.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<ConnectionId, mpsc::Sender<String>>> {
         self.sockets.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -136,13 +157,18 @@ async fn connect(
 /// Pumps one socket: client frames to `$default` in order, pushes to the client, until either side closes.
 async fn serve_socket(app: Arc<App>, id: ConnectionId, socket: WebSocket, mut outbound: mpsc::Receiver<String>) {
     let (mut sink, mut stream) = socket.split();
+    let cutoff = tokio::time::sleep(app.sockets.lifetime());
+    tokio::pin!(cutoff);
     loop {
         tokio::select! {
+            () = &mut cutoff => {
+                let _ = sink.send(going_away("the connection reached its maximum lifetime")).await;
+                break;
+            }
             pushed = outbound.recv() => match pushed {
                 Some(frame) => if sink.send(Message::Text(frame.into())).await.is_err() { break },
                 None => {
-                    let close = CloseFrame { code: 1001, reason: "the server closed the connection".into() };
-                    let _ = sink.send(Message::Close(Some(close))).await;
+                    let _ = sink.send(going_away("the server closed the connection")).await;
                     break;
                 }
             },
@@ -164,6 +190,11 @@ async fn serve_socket(app: Arc<App>, id: ConnectionId, socket: WebSocket, mut ou
         }
     }
     disconnected(&app, &id).await;
+}
+
+/// A close frame with 1001 (going away), as API Gateway closes from its side.
+fn going_away(reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame { code: 1001, reason: reason.into() }))
 }
 
 async fn disconnected(app: &App, id: &ConnectionId) {

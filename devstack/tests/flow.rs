@@ -124,3 +124,31 @@ async fn the_gateway_restarts_on_its_port_and_a_client_resumes_after_the_seq_it_
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_is_closed_at_its_lifetime_and_the_client_resumes_on_a_new_one() {
+    let stack = Stack::start().await;
+    let stack = &stack.api;
+    stack.plane.sockets.set_lifetime(Duration::from_secs(2));
+    let access = stack.sign_up("dave").await;
+    let session = stack.session(&access).await;
+    let sim = stack.start_simulator(&access, &session).await;
+    let opened = tokio::time::Instant::now();
+    let (mut socket, _) = stack.open(&access, &sim, 0).await;
+    let mut applied = 0;
+    while let Some(message) = next(&mut socket).await {
+        if let ServerMessage::Events { to, .. } = message {
+            applied = to;
+        }
+    }
+    let lived = opened.elapsed();
+    assert!((Duration::from_secs(2)..Duration::from_secs(5)).contains(&lived), "closed after {lived:?}");
+    assert!(applied > 0, "market data flowed before the cutoff");
+    let (mut socket, welcome) = stack.open(&access, &sim, applied).await;
+    assert!(matches!(welcome, ServerMessage::Welcome { resume: ResumeMode::Replay, .. }), "{welcome:?}");
+    let ServerMessage::Events { from, .. } = until(&mut socket, |m| matches!(m, ServerMessage::Events { .. })).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(from, applied + 1);
+}

@@ -651,7 +651,7 @@ impl Control {
         let config = request.config.unwrap_or_default();
         config.validate().map_err(|e| ControlError::InvalidInput(format!("invalid simulator config: {e}")))?;
         let now = self.now();
-        let db = self.pool.get().await?;
+        let mut db = self.pool.get().await?;
         self.session_row(&db, claims, &request.session_id).await?.require_live(now)?;
         let host = self.services.placement.place(now).await?;
         let sim = new_sim_id();
@@ -676,10 +676,13 @@ impl Control {
         };
         match self.services.hosts.create(&host, &create).await {
             Ok(_) => {
-                db.execute("UPDATE user_simulators SET state = 'running' WHERE id = $1", &[&sim.as_str()]).await?;
-                simulator.state = "running".into();
+                // One commit for both: the start is on the user's critical path to the first quote.
+                let started = db.transaction().await?;
+                started.execute("UPDATE user_simulators SET state = 'running' WHERE id = $1", &[&sim.as_str()]).await?;
                 let event = AuditEvent::SimulatorStarted { user: claims.sub.clone(), session: request.session_id, sim };
-                audit::record(&db, now, &event).await?;
+                audit::record(&started, now, &event).await?;
+                started.commit().await?;
+                simulator.state = "running".into();
                 Ok(simulator)
             }
             // The host may or may not have created it; kept as failed for the manager to reconcile.
