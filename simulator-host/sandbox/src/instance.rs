@@ -1,12 +1,29 @@
 //! One guest instance: frames in through the guest's `alloc` buffer, frames out through `output_ptr`/`output_len`,
-//! every call bounded by the epoch deadline and the memory limiter.
+//! every call bounded by its CPU-time deadline and the memory limiter.
+//!
+//! # The call deadline
+//! The deadline is CPU time of the calling thread, looked at on epoch ticks. A call starts with an epoch deadline
+//! [`FIRST_CHECK_TICKS`] away, so a short call (nearly all of them) costs nothing beyond wasmtime's epoch checks.
+//! A call that reaches it reads its thread's CPU clock there and from then on is allowed `call_deadline` of CPU time:
+//! the next look is as many ticks away as the budget has left (a thread cannot use more CPU than the wall time that
+//! passes), and a look that finds the budget spent interrupts the guest. Time the thread spends preempted or
+//! waiting for a core is not counted, so an overloaded machine slows a healthy call down but never fails it, while a
+//! runaway guest is stopped after `call_deadline` of its own CPU time, plus at most the first ticks.
 
 use crate::{SandboxError, Shared};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 use tradesim_protocol::codec::{self, FrameKind};
 use tradesim_protocol::{Batch, EngineView, Event, SimConfig, ViewRequest};
-use wasmtime::{Memory, PoolConcurrencyLimitError, ResourceLimiter, Store, Trap, TypedFunc, WasmParams, WasmResults};
+use wasmtime::{
+    Memory, PoolConcurrencyLimitError, ResourceLimiter, Store, StoreContextMut, Trap, TypedFunc, UpdateDeadline,
+    WasmParams, WasmResults,
+};
+
+/// Epoch ticks before a call first reads its thread's CPU clock: two, so that it is at least one tick into the call
+/// (the next tick may come at once) and calls shorter than that never read it.
+const FIRST_CHECK_TICKS: u64 = 2;
 
 /// The guest's status for "not initialized" (`GuestError::STATUS_NOT_INITIALIZED`): `state_hash` has no status of
 /// its own, and that is the only way it fails.
@@ -15,10 +32,13 @@ const STATUS_NOT_INITIALIZED: u32 = 1;
 /// Smallest input buffer requested from the guest; it grows by doubling.
 const MIN_INPUT: u32 = 4096;
 
-/// What the store carries: the memory cap and what happened during the current call.
+/// What the store carries: the memory cap, the call deadline and what happened during the current call.
 pub(crate) struct State {
     memory_limit_bytes: usize,
-    deadline_ticks: u64,
+    call_deadline: Duration,
+    epoch_tick: Duration,
+    /// The thread's CPU clock at the current call's first look, once it has had one.
+    cpu_at_first_look: Option<Duration>,
     /// Set when growth was refused during the current call: a trap after it is the guest running out of memory.
     refused_growth: bool,
     poisoned: bool,
@@ -92,15 +112,17 @@ impl Instance {
     pub(crate) fn new(shared: Arc<Shared>) -> Result<Self, SandboxError> {
         let state = State {
             memory_limit_bytes: shared.memory_limit_bytes,
-            deadline_ticks: shared.deadline_ticks,
+            call_deadline: shared.call_deadline,
+            epoch_tick: shared.epoch_tick,
+            cpu_at_first_look: None,
             refused_growth: false,
             poisoned: false,
         };
         let mut store = Store::new(shared.pre.module().engine(), state);
         store.limiter(|state| state);
-        store.epoch_deadline_trap();
+        store.epoch_deadline_callback(look_at_cpu_time);
         // Instantiation runs guest code (data initializers, a start function) under the same deadline.
-        store.set_epoch_deadline(shared.deadline_ticks);
+        store.set_epoch_deadline(FIRST_CHECK_TICKS);
         let instance = shared.pre.instantiate(&mut store).map_err(|error| {
             if error.is::<PoolConcurrencyLimitError>() {
                 SandboxError::CapacityExhausted
@@ -292,8 +314,8 @@ fn call<P: WasmParams, R: WasmResults>(
         return Err(SandboxError::Poisoned);
     }
     state.refused_growth = false;
-    let ticks = state.deadline_ticks;
-    store.set_epoch_deadline(ticks);
+    state.cpu_at_first_look = None;
+    store.set_epoch_deadline(FIRST_CHECK_TICKS);
     func.call(&mut *store, params).map_err(|error| {
         let state = store.data_mut();
         state.poisoned = true;
@@ -311,6 +333,27 @@ fn call<P: WasmParams, R: WasmResults>(
             SandboxError::Trap(format!("{error:#}"))
         }
     })
+}
+
+/// The epoch deadline of a call has come: interrupt it if it has used its CPU time, else look again once it could
+/// have (see the module's documentation).
+fn look_at_cpu_time(mut store: StoreContextMut<'_, State>) -> wasmtime::Result<UpdateDeadline> {
+    let state = store.data_mut();
+    let now = thread_cpu_time();
+    let used = now.saturating_sub(*state.cpu_at_first_look.get_or_insert(now));
+    let Some(left) = state.call_deadline.checked_sub(used).filter(|left| !left.is_zero()) else {
+        return Ok(UpdateDeadline::Interrupt);
+    };
+    let ticks = left.as_nanos().div_ceil(state.epoch_tick.as_nanos().max(1));
+    Ok(UpdateDeadline::Continue(u64::try_from(ticks).unwrap_or(u64::MAX).max(1)))
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    let seconds = u64::try_from(time.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(time.tv_nsec).unwrap_or(0);
+    Duration::new(seconds, nanos)
 }
 
 fn protocol(error: codec::CodecError) -> SandboxError {

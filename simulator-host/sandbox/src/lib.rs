@@ -2,15 +2,17 @@
 //! documented at that crate's root) in pooled, memory-capped, deadline-bound instances behind a narrow API.
 //!
 //! A [`Sandbox`] owns one wasmtime engine configured once: the pooling allocator with `max_instances` slots,
-//! copy-on-write memory images, NaN canonicalization, and epoch interruption driven by one ticker thread. The guest
+//! copy-on-write memory images, NaN canonicalization, and epoch interruption driven by one ticker thread. The
+//! epoch only says when to look: a call is stopped for the CPU time its thread has spent in it, never for wall time,
+//! so a healthy call whose thread is preempted on a loaded machine runs on (see `instance.rs`, the call deadline). The guest
 //! is compiled once (and cached on disk when a cache directory is given) and pre-linked as an `InstancePre`, so
 //! [`Sandbox::instantiate`] only claims a pool slot and maps the memory image. Each [`Instance`] is one engine; its
 //! methods encode the input frame, call the guest and decode its output frame.
 //!
 //! # Invariants
 //! - Nothing outside this crate touches wasmtime: the API speaks only `tradesim_protocol` types and bytes.
-//! - A guest call runs at most `call_deadline` (to within one `epoch_tick`) and its instance's linear memory never
-//!   exceeds `memory_limit_bytes`.
+//! - A guest call uses at most `call_deadline` of its thread's CPU time (to within two `epoch_tick`s), however long
+//!   it takes in wall time, and its instance's linear memory never exceeds `memory_limit_bytes`.
 //! - A call that traps, runs past its deadline or is refused memory poisons its instance: that call returns
 //!   [`SandboxError::Deadline`], [`SandboxError::MemoryLimit`] or [`SandboxError::Trap`] and every later call
 //!   [`SandboxError::Poisoned`]. Other instances are unaffected. A nonzero guest status or an undecodable output
@@ -40,9 +42,9 @@ pub struct SandboxConfig {
     pub max_instances: u32,
     /// Cap on each instance's linear memory.
     pub memory_limit_bytes: usize,
-    /// Longest a single guest call may run.
+    /// The most CPU time (of the calling thread) a single guest call may use.
     pub call_deadline: Duration,
-    /// Period of the epoch ticker: the resolution of `call_deadline`.
+    /// Period of the epoch ticker: how often a long call's CPU time is looked at, the resolution of `call_deadline`.
     pub epoch_tick: Duration,
     /// Where the precompiled module is cached; `None` compiles in-process every time.
     pub cache_dir: Option<PathBuf>,
@@ -72,8 +74,8 @@ pub enum SandboxError {
     /// Every pool slot is taken; dropping an [`Instance`] frees one.
     #[error("no free sandbox slot: all instances are in use")]
     CapacityExhausted,
-    /// The guest call ran past its deadline; the instance is poisoned.
-    #[error("the guest call ran past its deadline")]
+    /// The guest call used more CPU time than its deadline; the instance is poisoned.
+    #[error("the guest call used more CPU time than its deadline")]
     Deadline,
     /// The guest was refused memory beyond its cap; the instance is poisoned.
     #[error("the guest exceeded its memory limit")]
@@ -102,8 +104,8 @@ pub struct Sandbox {
 pub(crate) struct Shared {
     pre: wasmtime::InstancePre<State>,
     memory_limit_bytes: usize,
-    /// Epoch ticks per call: the deadline rounded up, plus one because the first tick may come at once.
-    deadline_ticks: u64,
+    call_deadline: Duration,
+    epoch_tick: Duration,
     live: AtomicUsize,
     /// Dropped last (fields drop in order), once nothing can run guest code any more.
     _ticker: Ticker,
@@ -113,7 +115,7 @@ impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sandbox")
             .field("memory_limit_bytes", &self.shared.memory_limit_bytes)
-            .field("deadline_ticks", &self.shared.deadline_ticks)
+            .field("call_deadline", &self.shared.call_deadline)
             .field("live_instances", &self.live_instances())
             .finish_non_exhaustive()
     }
@@ -130,12 +132,12 @@ impl Sandbox {
         let pre = Linker::new(&engine)
             .instantiate_pre(&module)
             .map_err(|e| SandboxError::Instantiate(format!("the guest must import nothing: {e:#}")))?;
-        let deadline_ticks = config.call_deadline.as_nanos().div_ceil(config.epoch_tick.as_nanos()) + 1;
         let sandbox = Self {
             shared: Arc::new(Shared {
                 pre,
                 memory_limit_bytes: config.memory_limit_bytes,
-                deadline_ticks: u64::try_from(deadline_ticks).unwrap_or(u64::MAX),
+                call_deadline: config.call_deadline,
+                epoch_tick: config.epoch_tick,
                 live: AtomicUsize::new(0),
                 _ticker: Ticker::start(engine, config.epoch_tick)?,
             }),

@@ -95,6 +95,9 @@ const GROWS_THEN_ABORTS: &str =
 /// Ignores refusals and keeps asking until the deadline stops it.
 const GROWS_FOREVER: &str = "(loop $grow (drop (memory.grow (i32.const 16))) (br $grow)) i32.const 0";
 const TRAPS: &str = "unreachable";
+/// Counts down from forty million: about 20 ms of work here, which ends by itself.
+const COUNTS_DOWN: &str = "(local $n i32) (local.set $n (i32.const 40000000))
+    (loop $down (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br_if $down (local.get $n))) i32.const 0";
 
 fn bad_sandbox(execute_body: &str) -> Sandbox {
     let config = SandboxConfig { call_deadline: Duration::from_millis(50), ..small_config() };
@@ -311,6 +314,59 @@ fn a_looping_guest_hits_the_deadline_and_only_its_instance_dies() {
     let endless = Batch { commands: vec![], steps: u32::MAX };
     assert_eq!(instance.execute(&endless, &mut Vec::new()), Err(SandboxError::Deadline));
     assert_poisoned(&mut instance);
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(time.tv_sec.unsigned_abs(), u32::try_from(time.tv_nsec).expect("nanoseconds"))
+}
+
+#[test]
+fn a_call_slowed_down_by_preemption_is_not_failed_while_its_cpu_time_is_within_the_deadline() {
+    use rustix::thread::{CpuSet, gettid, sched_getaffinity, sched_setaffinity};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let deadline = Duration::from_millis(50);
+    let sandbox =
+        Sandbox::new(SandboxConfig { call_deadline: deadline, ..small_config() }, &bad_guest(COUNTS_DOWN, 0, 0))
+            .expect("the guest loads");
+    // The call's thread shares one core with a thread that never yields, at the lowest priority: it gets about
+    // 1.5% of that core, as a host thread might on an overloaded machine.
+    let allowed = sched_getaffinity(None).expect("the affinity mask");
+    let core = (0..CpuSet::MAX_CPU).find(|&cpu| allowed.is_set(cpu)).expect("a core");
+    let mut one_core = CpuSet::new();
+    one_core.set(core);
+    let (stop, spinning) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let hog = {
+        let (stop, spinning) = (Arc::clone(&stop), Arc::clone(&spinning));
+        std::thread::spawn(move || {
+            sched_setaffinity(None, &one_core).expect("pinning the busy thread");
+            spinning.store(true, Ordering::Relaxed);
+            while !stop.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    while !spinning.load(Ordering::Relaxed) {
+        std::thread::yield_now();
+    }
+    let (result, wall, cpu) = std::thread::spawn(move || {
+        sched_setaffinity(None, &one_core).expect("pinning the call's thread");
+        rustix::process::setpriority_process(Some(gettid()), 19).expect("lowering the call's priority");
+        let mut instance = sandbox.instantiate().expect("instance");
+        let (started, cpu_before) = (std::time::Instant::now(), thread_cpu_time());
+        let result = instance.execute_frame(&[]).map(<[u8]>::to_vec);
+        (result, started.elapsed(), thread_cpu_time() - cpu_before)
+    })
+    .join()
+    .expect("the call's thread");
+    stop.store(true, Ordering::Relaxed);
+    hog.join().expect("the busy thread");
+    // Without these the test would show nothing: the call took longer than its deadline, yet used less CPU.
+    assert!(wall > deadline && cpu < deadline, "wall {wall:?}, CPU {cpu:?}, deadline {deadline:?}");
+    assert_eq!(result, Ok(Vec::new()), "wall {wall:?}, CPU {cpu:?}");
 }
 
 #[test]
