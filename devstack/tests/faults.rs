@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use support::{Api, Socket, has_market_data, next, send, until};
 use tradesim_control::hosts::HostTable;
-use tradesim_control::manager::{Launcher, Sweeper};
+use tradesim_control::manager::{Fleet, Launcher, Parts, Sweeper};
 use tradesim_control::{HostTarget, LocalLauncher, ManagerConfig};
 use tradesim_devstack::postgres::{self, PrivateCluster};
 use tradesim_devstack::{DevSettings, launcher_config, process};
@@ -203,12 +203,16 @@ async fn a_killed_host_s_simulator_is_rehomed_and_its_client_resumes_with_the_ac
 
     rustix::process::kill_process(child_running(&doomed.id), rustix::process::Signal::KILL).unwrap();
     drop(socket);
-    // The dead host's last heartbeat falls out of the timeout; the survivor keeps beating.
-    let later = SystemTime::now() + Duration::from_secs(5);
-    heartbeat(&api.pool, &survivor, later).await;
+    // The manager's probes find the killed host silent until it is dead; the survivor answers and is heartbeated.
     let manager_config = ManagerConfig { heartbeat_timeout: Duration::from_secs(2), ..ManagerConfig::default() };
     let hosts = Arc::clone(&api.plane.plane.hosts) as _;
-    let sweeper = Sweeper::new(api.pool.clone(), hosts, Arc::clone(&launcher) as _, &manager_config);
+    let parts = Parts::new(api.pool.clone(), hosts, Arc::clone(&launcher) as _, &manager_config);
+    let (fleet, sweeper) = (Fleet::new(parts.clone(), &manager_config), Sweeper::new(parts, &manager_config));
+    let mut later = SystemTime::now();
+    for _ in 0..manager_config.dead_after_probes {
+        assert_eq!(fleet.poll(later).await.unwrap(), 1, "only the survivor answers");
+        later += Duration::from_secs(1);
+    }
     let report = sweeper.tick(later).await.unwrap();
     assert_eq!((report.simulators_rehomed, report.failures), (1, 0), "{report:?}");
     let row = api.pool.get().await.unwrap().query_one("SELECT host_id FROM user_simulators", &[]).await.unwrap();

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::{Api, Stack, has_market_data, until};
-use tradesim_control::manager::Sweeper;
+use tradesim_control::manager::{Parts, Sweeper};
 use tradesim_control::{LocalLauncher, LocalLauncherConfig, ManagerConfig};
 use tradesim_protocol::stream::{ServerMessage, SimState};
 
@@ -53,7 +53,8 @@ async fn an_idle_session_expires_and_its_simulator_is_reclaimed_after_the_cool_d
     ))
     .unwrap();
     let config = ManagerConfig { cool_down: Duration::from_secs(60), ..ManagerConfig::default() };
-    let sweeper = Sweeper::new(api.pool.clone(), Arc::clone(&api.plane.plane.hosts) as _, Arc::new(launcher), &config);
+    let hosts = Arc::clone(&api.plane.plane.hosts) as _;
+    let sweeper = Sweeper::new(Parts::new(api.pool.clone(), hosts, Arc::new(launcher), &config), &config);
 
     // Before the deadline nothing happens.
     stack.heartbeat_at(idle_deadline - Duration::from_secs(1)).await;

@@ -1,4 +1,5 @@
-//! What every tradesim server (the simulator host, the local API gateway) does to the connections it accepts.
+//! What every tradesim server does: to the connections it accepts (the simulator host, the local API gateway), and
+//! to its logs (the simulator host, the simulator manager).
 
 use axum::serve::{ListenerExt, TapIo};
 use tokio::net::{TcpListener, TcpStream};
@@ -12,4 +13,13 @@ pub fn low_latency(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStrea
         }
     };
     listener.tap_io(no_delay)
+}
+
+/// Logs as JSON lines on standard output, filtered by `TRADESIM_LOG` (a tracing `EnvFilter` directive; `info` when
+/// unset or invalid).
+pub fn init_json_logs() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRADESIM_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
 }

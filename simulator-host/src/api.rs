@@ -6,6 +6,7 @@
 //! | `GET /health` | none | host id, simulators, capacity |
 //! | `GET /metrics` | none | Prometheus text |
 //! | `POST /internal/simulators` | service | create and start a simulator |
+//! | `GET /internal/simulators?state=` | service | the simulators here, all or in one state |
 //! | `GET /internal/simulators/{id}` | service | status |
 //! | `DELETE /internal/simulators/{id}` | service | stop (final snapshot) |
 //! | `POST /internal/simulators/{id}/recover` | service | rebuild from snapshot and journal here |
@@ -35,7 +36,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tradesim_protocol::stream::{MAX_FRAME_BYTES, SimId, UserId};
+use tradesim_protocol::stream::{MAX_FRAME_BYTES, SimId, SimState, UserId};
 
 /// An error answer: a status, a stable code and a message a person can act on.
 #[derive(Debug)]
@@ -93,7 +94,7 @@ pub struct AppState<P> {
 pub fn router<P: Pusher>(host: Host, pusher: Option<Arc<P>>) -> Router {
     let state = Arc::new(AppState { host, pusher });
     let internal = Router::new()
-        .route("/internal/simulators", post(create::<P>))
+        .route("/internal/simulators", post(create::<P>).get(list::<P>))
         .route("/internal/simulators/{id}", get(status::<P>).delete(stop::<P>))
         .route("/internal/simulators/{id}/recover", post(recover::<P>))
         .route("/internal/simulators/{id}/state-hash", get(state_hash::<P>))
@@ -152,6 +153,19 @@ async fn create<P: Pusher>(
 ) -> Result<impl IntoResponse, ApiError> {
     let info = state.host.create(request).await?;
     Ok((StatusCode::CREATED, Json(info)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<SimState>,
+}
+
+async fn list<P: Pusher>(
+    State(state): AppStateRef<P>,
+    Query(query): Query<ListQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let simulators = state.host.simulators(query.state).await;
+    Ok(Json(serde_json::json!({ "simulators": simulators })))
 }
 
 async fn status<P: Pusher>(

@@ -358,6 +358,20 @@ impl Host {
         answer.await.ok().flatten()
     }
 
+    /// Every simulator here, or those in `state`, ordered by id.
+    pub async fn simulators(&self, state: Option<tradesim_protocol::stream::SimState>) -> Vec<SimInfo> {
+        let mut all = Vec::new();
+        for shard in &self.inner.shards {
+            let (reply, answer) = oneshot::channel();
+            if shard.sender.send(ShardMsg::List { reply }).is_ok() {
+                all.extend(answer.await.unwrap_or_default());
+            }
+        }
+        all.retain(|info| state.is_none_or(|state| info.state == state));
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
     pub async fn state_hash(&self, sim: &SimId) -> Result<u64, HostError> {
         let (reply, answer) = oneshot::channel();
         self.send(sim, ShardMsg::StateHash { sim: sim.clone(), reply })?;

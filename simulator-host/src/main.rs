@@ -12,10 +12,7 @@ use tradesim_sandbox::Sandbox;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRADESIM_LOG").unwrap_or_else(|_| "info".into()))
-        .init();
+    tradesim_net::init_json_logs();
     let settings = Settings::from_env()?;
     let sandbox = Sandbox::from_file(settings.sandbox.clone(), &settings.guest_wasm)
         .with_context(|| format!("loading the engine from {}", settings.guest_wasm.display()))?;

@@ -84,6 +84,10 @@ pub enum ShardMsg {
         sim: SimId,
         reply: oneshot::Sender<Option<SimInfo>>,
     },
+    /// Every simulator of this shard.
+    List {
+        reply: oneshot::Sender<Vec<SimInfo>>,
+    },
     StateHash {
         sim: SimId,
         reply: oneshot::Sender<Option<Result<u64, SimulatorError>>>,
@@ -295,6 +299,9 @@ impl Shard {
             }
             ShardMsg::Status { sim, reply } => {
                 let _ = reply.send(self.simulators.get(&sim).map(Self::info));
+            }
+            ShardMsg::List { reply } => {
+                let _ = reply.send(self.simulators.values().map(Self::info).collect());
             }
             ShardMsg::StateHash { sim, reply } => {
                 let _ = reply.send(self.simulators.get_mut(&sim).map(Simulator::state_hash));

@@ -65,6 +65,15 @@ async fn bad_frames_get_typed_errors_and_change_nothing() {
     let body = json!({ "id": "sim-b", "owner": support::USER, "config": { "scenario": "none" }, "seed": 1, "speed": "paused" });
     let (status, created) = host.call(reqwest::Method::POST, "/internal/simulators", Some(body)).await;
     assert_eq!(status, 201, "create: {created}");
+    // The host lists its simulators, all or those in one state (the simulator manager asks for the failed ones).
+    let (status, all) = host.call(reqwest::Method::GET, "/internal/simulators", None).await;
+    let listed = (all["simulators"][0]["id"].as_str(), all["simulators"][0]["state"].as_str());
+    assert_eq!(
+        (status, listed, all["simulators"].as_array().map(Vec::len)),
+        (200, (Some("sim-b"), Some("paused")), Some(1))
+    );
+    let (status, failed) = host.call(reqwest::Method::GET, "/internal/simulators?state=failed", None).await;
+    assert_eq!((status, failed), (200, json!({ "simulators": [] })));
     let mut client = Client::connect(&host, "sim-b", 0).await;
     client.until(|m| matches!(m, ServerMessage::Snapshot { chunk, chunks, .. } if chunk + 1 == *chunks)).await;
     let before = host.state_hash("sim-b").await;

@@ -51,6 +51,12 @@ pub enum AuditEvent {
         from_host: String,
         to_host: String,
     },
+    /// The simulator manager rebuilt a simulator whose engine had failed, on its own host.
+    SimulatorRecovered {
+        user: UserId,
+        sim: SimId,
+        host: String,
+    },
     TicketIssued {
         user: UserId,
         sim: SimId,
@@ -89,6 +95,7 @@ impl AuditEvent {
             Self::SimulatorStarted { .. } => "simulator_started",
             Self::SimulatorStopped { .. } => "simulator_stopped",
             Self::SimulatorRehomed { .. } => "simulator_rehomed",
+            Self::SimulatorRecovered { .. } => "simulator_recovered",
             Self::TicketIssued { .. } => "ticket_issued",
             Self::ConnectionOpened { .. } => "connection_opened",
             Self::ConnectionClosed { .. } => "connection_closed",
@@ -118,6 +125,9 @@ impl AuditEvent {
             }
             Self::SimulatorRehomed { user, sim, from_host, to_host } => {
                 (Some(user.as_str()), None, Some(sim.as_str()), json!({ "from_host": from_host, "to_host": to_host }))
+            }
+            Self::SimulatorRecovered { user, sim, host } => {
+                (Some(user.as_str()), None, Some(sim.as_str()), json!({ "host": host }))
             }
             Self::ConnectionOpened { user, session, sim, connection }
             | Self::ConnectionClosed { user, session, sim, connection } => (

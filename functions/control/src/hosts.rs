@@ -81,6 +81,8 @@ pub trait HostClient: Send + Sync + fmt::Debug {
         sim: &'a SimId,
     ) -> BoxFuture<'a, Result<SimulatorInfo, ControlError>>;
     fn health<'a>(&'a self, host: &'a HostTarget) -> BoxFuture<'a, Result<HostHealth, ControlError>>;
+    /// The simulators whose engine failed on `host` (they stay there, not stepping, until recovered or stopped).
+    fn failed<'a>(&'a self, host: &'a HostTarget) -> BoxFuture<'a, Result<Vec<SimId>, ControlError>>;
     /// A connect ticket for `user` on `sim`, minted by the host with the shared secret (valid 30 s).
     fn mint_ticket<'a>(
         &'a self,
@@ -112,6 +114,11 @@ struct HostErrorBody {
 #[derive(Deserialize)]
 struct TicketBody {
     ticket: String,
+}
+
+#[derive(Deserialize)]
+struct SimulatorListBody {
+    simulators: Vec<SimulatorInfo>,
 }
 
 impl HttpHostClient {
@@ -184,6 +191,14 @@ impl HostClient for HttpHostClient {
 
     fn health<'a>(&'a self, host: &'a HostTarget) -> BoxFuture<'a, Result<HostHealth, ControlError>> {
         Box::pin(self.call(self.http.get(url(host, "/health"))))
+    }
+
+    fn failed<'a>(&'a self, host: &'a HostTarget) -> BoxFuture<'a, Result<Vec<SimId>, ControlError>> {
+        Box::pin(async move {
+            let list: SimulatorListBody =
+                self.call(self.http.get(url(host, "/internal/simulators")).query(&[("state", "failed")])).await?;
+            Ok(list.simulators.into_iter().map(|info| info.id).collect())
+        })
     }
 
     fn mint_ticket<'a>(

@@ -17,10 +17,7 @@ const HOST_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TRADESIM_LOG").unwrap_or_else(|_| "info".into()))
-        .init();
+    tradesim_net::init_json_logs();
     let settings = Settings::from_lookup(|name| std::env::var(name).ok())?;
     tradesim_control::db::migrate(&settings.database_url).await.context("migrating the database")?;
     let pool = tradesim_control::db::pool(&settings.database_url, settings.pool_size)?;

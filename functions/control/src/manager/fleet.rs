@@ -1,24 +1,21 @@
-//! The host registry and spare capacity: [`Fleet::poll`] asks every known host's `/health` and records the
-//! heartbeat, capacity and load; [`Fleet::ensure_spare`] launches a host when free slots run low.
+//! The host registry and spare capacity: [`Fleet::poll`] probes every known host's `/health`, tells the
+//! [`Liveness`](super::Liveness) what it found and records the heartbeat, capacity and load of those that answered;
+//! [`Fleet::ensure_spare`] launches a host when free slots run low.
 
-use super::ManagerConfig;
-use super::launcher::Launcher;
+use super::{ManagerConfig, Parts};
 use crate::error::ControlError;
-use crate::hosts::{HostClient, HostHealth, HostTable, HostTarget};
-use deadpool_postgres::Pool;
+use crate::hosts::{HostHealth, HostTarget};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::task::JoinSet;
 
 #[derive(Debug)]
 pub struct Fleet {
-    pool: Pool,
-    table: HostTable,
-    hosts: Arc<dyn HostClient>,
-    launcher: Arc<dyn Launcher>,
+    parts: Parts,
     spare_slots: u32,
     max_hosts: usize,
+    probe_timeout: Duration,
     /// Simulators each host reported at its last heartbeat. Kept here, not in PostgreSQL: only this manager's
     /// capacity decisions use it, and a fresh manager learns it at its first poll.
     loads: Mutex<HashMap<String, u32>>,
@@ -27,45 +24,50 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    pub fn new(pool: Pool, hosts: Arc<dyn HostClient>, launcher: Arc<dyn Launcher>, config: &ManagerConfig) -> Self {
+    pub fn new(parts: Parts, config: &ManagerConfig) -> Self {
         Self {
-            table: HostTable::new(pool.clone(), config.heartbeat_timeout),
-            pool,
-            hosts,
-            launcher,
+            parts,
             spare_slots: config.spare_slots,
             max_hosts: config.max_hosts,
+            probe_timeout: config.probe_timeout,
             loads: Mutex::new(HashMap::new()),
             launching: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Asks every live host in the table and every host the launcher runs for `/health`, and heartbeats those
-    /// that answer as themselves. Launched hosts whose process has ended are stopped (reaped and forgotten).
+    /// Probes every host that may still run simulators (a recent heartbeat in the table, simulators placed there,
+    /// launched by the launcher, or probed before and not dead), and heartbeats those that answer as themselves.
+    /// Launched hosts whose process has ended are stopped (reaped and forgotten). A host table that cannot be read
+    /// leaves the hosts probed before; a heartbeat that cannot be recorded is logged: neither counts against a host.
     /// Returns how many answered.
     pub async fn poll(&self, now: SystemTime) -> Result<usize, ControlError> {
-        let mut targets: HashMap<String, HostTarget> = self
-            .pool
-            .get()
-            .await?
-            .query("SELECT id, address FROM hosts WHERE heartbeat_at > $1", &[&self.table.alive_since(now)])
-            .await?
-            .iter()
-            .map(|row| (row.get(0), HostTarget { id: row.get(0), address: row.get(1) }))
-            .collect();
-        for launched in self.launcher.list().await? {
+        let liveness = &self.parts.liveness;
+        let mut targets: HashMap<String, HostTarget> =
+            liveness.not_dead(now).into_iter().map(|target| (target.id.clone(), target)).collect();
+        match self.listed(now).await {
+            Ok(listed) => {
+                liveness.forget_dead_except(&listed.iter().map(|target| target.id.clone()).collect(), now);
+                targets.extend(listed.into_iter().map(|target| (target.id.clone(), target)));
+            }
+            Err(error) => tracing::warn!(%error, "cannot read the host table; probing the hosts known already"),
+        }
+        for launched in self.parts.launcher.list().await? {
             if launched.alive {
                 targets.insert(launched.target.id.clone(), launched.target);
             } else {
                 tracing::warn!(host = %launched.target.id, "a launched host has exited");
-                self.launcher.stop(&launched.target.id).await?;
+                self.parts.launcher.stop(&launched.target.id).await?;
             }
         }
         let mut asks = JoinSet::new();
         for target in targets.into_values() {
-            let hosts = Arc::clone(&self.hosts);
+            let hosts = Arc::clone(&self.parts.hosts);
+            let timeout = self.probe_timeout;
             asks.spawn(async move {
-                let health = hosts.health(&target).await;
+                let health = match tokio::time::timeout(timeout, hosts.health(&target)).await {
+                    Ok(health) => health,
+                    Err(_) => Err(ControlError::HostUnavailable(format!("no answer within {timeout:?}"))),
+                };
                 (target, health)
             });
         }
@@ -75,28 +77,48 @@ impl Fleet {
             match health {
                 // Ports are reused: only the host's own id proves it is the one at this address.
                 Ok(health) if health.host_id == target.id => {
-                    self.record(&target, &health, now).await?;
+                    liveness.answered(&target);
                     answered += 1;
+                    if let Err(error) = self.record(&target, &health, now).await {
+                        tracing::warn!(host = %target.id, %error, "recording a heartbeat failed; the host answered");
+                    }
                 }
-                Ok(health) => tracing::warn!(host = %target.id, answered_as = %health.host_id, "another host answers"),
-                Err(error) => tracing::debug!(host = %target.id, %error, "no heartbeat"),
+                Ok(health) => {
+                    tracing::warn!(host = %target.id, answered_as = %health.host_id, "another host answers");
+                    liveness.missed(&target, now);
+                }
+                Err(error) => {
+                    tracing::debug!(host = %target.id, %error, "no heartbeat");
+                    liveness.missed(&target, now);
+                }
             }
         }
         Ok(answered)
+    }
+
+    /// The hosts in the table with a recent heartbeat or with simulators placed there.
+    async fn listed(&self, now: SystemTime) -> Result<Vec<HostTarget>, ControlError> {
+        let rows = self
+            .parts
+            .query(
+                "SELECT h.id, h.address FROM hosts h WHERE h.heartbeat_at > $1
+                    OR EXISTS (SELECT 1 FROM user_simulators s WHERE s.host_id = h.id AND s.state <> 'stopped')",
+                &[&self.parts.table.alive_since(now)],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| HostTarget { id: row.get(0), address: row.get(1) }).collect())
     }
 
     /// Free slots across live hosts. A host's used slots are the larger of what the control plane placed there
     /// and what it last reported running, so neither an unknown simulator nor a stale report hides a full host.
     pub async fn free_slots(&self, now: SystemTime) -> Result<u64, ControlError> {
         let rows = self
-            .pool
-            .get()
-            .await?
+            .parts
             .query(
                 "SELECT h.id, h.capacity, count(s.id) FROM hosts h
                  LEFT JOIN user_simulators s ON s.host_id = h.id AND s.state <> 'stopped'
                  WHERE h.heartbeat_at > $1 GROUP BY h.id",
-                &[&self.table.alive_since(now)],
+                &[&self.parts.table.alive_since(now)],
             )
             .await?;
         let loads = self.loads.lock().unwrap_or_else(PoisonError::into_inner);
@@ -120,21 +142,23 @@ impl Fleet {
         if free >= u64::from(self.spare_slots) {
             return Ok(None);
         }
-        let running = self.launcher.list().await?.iter().filter(|host| host.alive).count();
+        let launcher = &self.parts.launcher;
+        let running = launcher.list().await?.iter().filter(|host| host.alive).count();
         if running >= self.max_hosts {
             tracing::warn!(free, running, "spare capacity is low but the maximum number of hosts runs");
             return Ok(None);
         }
         tracing::info!(free, spare = self.spare_slots, "spare capacity is low; launching a host");
-        let target = self.launcher.launch().await?;
-        self.record(&target, &self.hosts.health(&target).await?, now).await?;
+        let target = launcher.launch().await?;
+        let health = self.parts.hosts.health(&target).await?;
+        self.parts.liveness.answered(&target);
+        self.record(&target, &health, now).await?;
         Ok(Some(target))
     }
 
     async fn record(&self, target: &HostTarget, health: &HostHealth, now: SystemTime) -> Result<(), ControlError> {
-        self.table.heartbeat(target, health.capacity, now).await?;
         self.loads.lock().unwrap_or_else(PoisonError::into_inner).insert(target.id.clone(), health.simulators);
-        Ok(())
+        self.parts.table.heartbeat(target, health.capacity, now).await
     }
 }
 
@@ -148,7 +172,7 @@ mod tests {
 
     fn fleet(fixture: &Fixture, hosts: &Arc<FakeHosts>, launcher: &Arc<FakeLauncher>, spare: u32) -> Fleet {
         let config = ManagerConfig { spare_slots: spare, max_hosts: 2, ..ManagerConfig::default() };
-        Fleet::new(fixture.pool.clone(), hosts.clone(), launcher.clone(), &config)
+        Fleet::new(Parts::new(fixture.pool.clone(), hosts.clone(), launcher.clone(), &config), &config)
     }
 
     #[tokio::test]

@@ -33,6 +33,14 @@ pub struct FakeHosts {
     pub impostor: Mutex<Option<(String, String)>>,
     /// No host answers `/health` (hosts whose ids are not known in advance).
     pub silent: AtomicBool,
+    /// How long a host takes to answer `/health`.
+    pub delays: Mutex<HashMap<String, Duration>>,
+    /// The simulators each host reports failed, until one is recovered.
+    pub failed: Mutex<HashMap<String, Vec<String>>>,
+    /// Simulators whose engine fails again when recovered.
+    pub broken: Mutex<HashSet<String>>,
+    /// Simulators no host has a record of (a recovery answers `not_found`).
+    pub unknown: Mutex<HashSet<String>>,
 }
 
 impl FakeHosts {
@@ -54,6 +62,18 @@ impl FakeHosts {
         self.calls.lock().unwrap().push((call, host.id.clone(), sim.to_string()));
         if self.down.lock().unwrap().contains(&host.id) {
             return Err(ControlError::HostUnavailable(format!("{} is down", host.id)));
+        }
+        let refused = |code: &str| Err(ControlError::HostRefused { code: code.into(), message: format!("{sim}") });
+        if call == "recover" {
+            if self.unknown.lock().unwrap().contains(sim.as_str()) {
+                return refused("not_found");
+            }
+            if self.broken.lock().unwrap().contains(sim.as_str()) {
+                return refused("engine_failed");
+            }
+            if let Some(failed) = self.failed.lock().unwrap().get_mut(&host.id) {
+                failed.retain(|one| one != sim.as_str());
+            }
         }
         let state = if call == "stop" { SimState::Stopped } else { SimState::Running };
         Ok(SimulatorInfo {
@@ -101,6 +121,10 @@ impl HostClient for FakeHosts {
 
     fn health<'a>(&'a self, host: &'a HostTarget) -> BoxFuture<'a, Result<HostHealth, ControlError>> {
         Box::pin(async move {
+            let delay = self.delays.lock().unwrap().get(&host.id).copied();
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
             if self.down.lock().unwrap().contains(&host.id) || self.silent.load(Ordering::SeqCst) {
                 return Err(ControlError::HostUnavailable(format!("{} is down", host.id)));
             }
@@ -110,6 +134,16 @@ impl HostClient for FakeHosts {
             };
             let simulators = self.loads.lock().unwrap().get(&host.id).copied().unwrap_or(0);
             Ok(HostHealth { host_id, simulators, capacity: CAPACITY })
+        })
+    }
+
+    fn failed<'a>(&'a self, host: &'a HostTarget) -> BoxFuture<'a, Result<Vec<SimId>, ControlError>> {
+        Box::pin(async move {
+            if self.down.lock().unwrap().contains(&host.id) {
+                return Err(ControlError::HostUnavailable(format!("{} is down", host.id)));
+            }
+            let failed = self.failed.lock().unwrap().get(&host.id).cloned().unwrap_or_default();
+            Ok(failed.into_iter().map(|sim| SimId::parse(sim).unwrap()).collect())
         })
     }
 
