@@ -11,6 +11,7 @@
 //!   currency), quantities in whole units, cash in price units times quantity units.
 //! - [`PROTOCOL_VERSION`] changes whenever a binary layout changes; decoders refuse other versions.
 
+pub mod batch_codec;
 pub mod codec;
 pub mod command;
 pub mod config;

@@ -2,10 +2,14 @@
 //! checks need, kept incrementally.
 //!
 //! # Invariants
-//! - Integer arithmetic only, in i64 with saturation; i128 only as the fallback when an intermediate product
-//!   would overflow (wasm has no native 128-bit multiply or divide, so the hot path avoids it).
+//! - Integer arithmetic only, in i64 with saturation; i128 only as the fallback when an intermediate product or
+//!   sum would overflow (wasm has no native 128-bit multiply or divide, so the hot path avoids it).
 //! - `cost_basis` has the sign of `qty` and is zero when flat.
+//! - [`Accounts`] holds at most one account per participant, in ascending participant order.
 
+use bincode::de::Decoder;
+use bincode::enc::Encoder;
+use bincode::error::{DecodeError, EncodeError};
 use bincode::{Decode, Encode};
 use tradesim_protocol::{AccountConfig, AccountUpdate, InstrumentId, ParticipantId, PositionView, Price, Qty, Side};
 
@@ -52,6 +56,15 @@ pub fn mul_div(a: i64, b: i64, divisor: i64) -> i64 {
     }
 }
 
+/// Whether `signed + a + b` exceeds `limit`, exactly: in 64 bits, with the 128-bit sum only when that overflows
+/// (or goes negative, which never exceeds).
+pub fn exceeds(signed: i64, a: u64, b: u64, limit: u64) -> bool {
+    match a.checked_add(b).and_then(|sum| sum.checked_add_signed(signed)) {
+        Some(total) => total > limit,
+        None => i128::from(signed) + i128::from(a) + i128::from(b) > i128::from(limit),
+    }
+}
+
 pub fn notional(price: Price, qty: Qty) -> i64 {
     saturating_mul(price.0, i64::try_from(qty.0).unwrap_or(i64::MAX))
 }
@@ -95,11 +108,13 @@ pub struct Account {
 }
 
 impl Account {
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn new(cash: i64, instruments: usize) -> Self {
         Self { cash, fees_paid: 0, positions: vec![Position::default(); instruments], last_sent: None }
     }
 
     /// Books a fill of `qty` at `price` on `side`, paying `fee`.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn fill(&mut self, instrument: InstrumentId, side: Side, price: Price, qty: Qty, fee: i64) {
         let value = notional(price, qty);
         self.cash = self.cash.saturating_sub(side.sign() * value).saturating_sub(fee);
@@ -125,6 +140,7 @@ impl Account {
     }
 
     /// Adds (or with a negative `sign`, removes) `qty` of working order at `risk_price`.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn add_working(&mut self, instrument: InstrumentId, side: Side, risk_price: Price, qty: Qty, sign: i64) {
         let position = &mut self.positions[usize::from(instrument.0)];
         let working = match side {
@@ -135,16 +151,19 @@ impl Account {
         position.working_notional = position.working_notional.saturating_add(sign * notional(risk_price, qty));
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn equity(&self, marks: &[Price]) -> i64 {
         let held = self.positions.iter().zip(marks).map(|(p, mark)| saturating_mul(p.qty, mark.0));
         held.fold(self.cash, i64::saturating_add)
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn buying_power(&self, config: &AccountConfig, marks: &[Price]) -> i64 {
         self.buying_power_with(self.equity(marks), config, marks)
     }
 
     /// [`Account::buying_power`] given the account's equity, for callers that have it already.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn buying_power_with(&self, equity: i64, config: &AccountConfig, marks: &[Price]) -> i64 {
         let exposure = self.positions.iter().zip(marks).map(|(p, mark)| saturating_mul(p.qty, mark.0).saturating_abs());
         let working = self.positions.iter().map(|p| p.working_notional);
@@ -154,6 +173,7 @@ impl Account {
 
     /// A 64-bit digest of everything [`Account::view`] depends on: two accounts with equal fingerprints show the
     /// same view (up to hash collisions), and computing it allocates nothing.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn fingerprint(&self, marks: &[Price]) -> u64 {
         let mut hasher = crate::hash::WordHasher::default();
         hasher.write(self.cash);
@@ -168,6 +188,7 @@ impl Account {
         hasher.finish()
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn view(&self, participant: ParticipantId, config: &AccountConfig, marks: &[Price]) -> AccountUpdate {
         // Sized exactly: one small allocation per account event (the default growth would take four slots).
         let mut positions = Vec::with_capacity(self.positions.iter().filter(|position| position.is_open()).count());
@@ -197,6 +218,66 @@ impl Account {
         }
     }
 }
+
+/// Every participant's account, in a vector sorted by participant: a lookup is a binary search over a few
+/// contiguous entries (no tree nodes to hop, no hashing, both of which wasm runs several times slower than native
+/// code). Encoded exactly as the `BTreeMap<ParticipantId, Account>` it replaced: a count, then each participant and
+/// its account in participant order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accounts(Vec<(ParticipantId, Account)>);
+
+impl Accounts {
+    #[inline]
+    fn find(&self, participant: ParticipantId) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&participant, |(id, _)| *id)
+    }
+
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
+    pub fn get(&self, participant: ParticipantId) -> Option<&Account> {
+        self.find(participant).ok().map(|index| &self.0[index].1)
+    }
+
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
+    pub fn get_mut(&mut self, participant: ParticipantId) -> Option<&mut Account> {
+        self.find(participant).ok().map(|index| &mut self.0[index].1)
+    }
+
+    /// The participant's account, opened with `open` if it has none yet.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
+    pub fn get_or_open(&mut self, participant: ParticipantId, open: impl FnOnce() -> Account) -> &mut Account {
+        let index = match self.find(participant) {
+            Ok(index) => index,
+            Err(index) => {
+                self.0.insert(index, (participant, open()));
+                index
+            }
+        };
+        &mut self.0[index].1
+    }
+
+    /// Every account, in participant order.
+    pub fn iter(&self) -> impl Iterator<Item = (ParticipantId, &Account)> {
+        self.0.iter().map(|(participant, account)| (*participant, account))
+    }
+}
+
+impl Encode for Accounts {
+    fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
+        // A vector of pairs encodes as a map does: the length, then each key and value.
+        self.0.encode(encoder)
+    }
+}
+
+impl<Context> Decode<Context> for Accounts {
+    fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
+        let entries: Vec<(ParticipantId, Account)> = Decode::decode(decoder)?;
+        if !entries.windows(2).all(|pair| pair[0].0 < pair[1].0) {
+            return Err(DecodeError::Other("snapshot accounts are not in ascending participant order"));
+        }
+        Ok(Self(entries))
+    }
+}
+bincode::impl_borrow_decode!(Accounts);
 
 #[cfg(test)]
 mod tests {
@@ -240,6 +321,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn exceeds_is_the_exact_sum() {
+        let signed = [0, 1, -1, 7, -7, i64::MAX, i64::MIN, i64::MIN + 1];
+        let unsigned = [0, 1, 6, 7, u64::MAX, u64::MAX - 1, 1 << 63, (1 << 63) - 1];
+        for &s in &signed {
+            for &a in &unsigned {
+                for &b in &unsigned {
+                    for &limit in &unsigned {
+                        let exact = i128::from(s) + i128::from(a) + i128::from(b) > i128::from(limit);
+                        assert_eq!(exceeds(s, a, b, limit), exact, "{s} + {a} + {b} > {limit}");
+                    }
+                }
+            }
+        }
+    }
+
     #[rstest]
     #[case(-120_000, -12, 10_000)]
     #[case(7, 2, 4)]
@@ -247,6 +344,33 @@ mod tests {
     #[case(5, 3, 2)]
     fn round_div_rounds_halves_away_from_zero(#[case] n: i64, #[case] d: i64, #[case] expected: i64) {
         assert_eq!(round_div(n, d), expected);
+    }
+
+    #[test]
+    fn accounts_encode_as_the_map_they_replaced_and_decode_only_in_order() {
+        let mut accounts = Accounts::default();
+        let mut map = std::collections::BTreeMap::new();
+        for (id, cash) in [(7, 70), (1_000_300, -5), (1, 10), (300, 3)] {
+            accounts.get_or_open(ParticipantId(id), || Account::new(cash, 2)).fill(
+                InstrumentId(1),
+                Side::Sell,
+                Price(cash),
+                Qty(3),
+                1,
+            );
+            map.insert(ParticipantId(id), accounts.get(ParticipantId(id)).cloned().expect("opened"));
+        }
+        let ids: Vec<u32> = accounts.iter().map(|(participant, _)| participant.0).collect();
+        assert_eq!(ids, [1, 7, 300, 1_000_300]);
+        let config = bincode::config::standard();
+        let bytes = bincode::encode_to_vec(&accounts, config).expect("encodes");
+        assert_eq!(bytes, bincode::encode_to_vec(&map, config).expect("encodes"));
+        let (decoded, _): (Accounts, usize) = bincode::decode_from_slice(&bytes, config).expect("decodes");
+        assert_eq!(decoded, accounts);
+        let mut reversed: Vec<_> = map.into_iter().collect();
+        reversed.reverse();
+        let unordered = bincode::encode_to_vec(&reversed, config).expect("encodes");
+        assert!(bincode::decode_from_slice::<Accounts, _>(&unordered, config).is_err());
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //! - Within a level, queue order is ascending `ticket` order: a ticket is drawn on every `push_back`, and nothing
 //!   inserts ahead of the tail. `dirty_from` is at most the ticket of the first order whose queue position may have
 //!   changed since it was last cleared, so orders with lower tickets kept their place.
+//! - A slab entry is live exactly while its order id maps to its slot; a removed entry keeps its order, readable
+//!   as the removed order, until an insert reuses the slot.
 //! - Slot numbers and tickets are implementation details: nothing observable (events, snapshots, hashes) depends
 //!   on them.
 
@@ -81,6 +83,9 @@ struct Entry {
     next: Slot,
     /// Queue ticket: increases along a level's queue (see the module invariants).
     ticket: u64,
+    /// False once the order is removed: the slot is free, and the order stays readable (as the removed order)
+    /// until the slot is reused, so removing an order moves none of its 200-odd bytes.
+    live: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -111,23 +116,24 @@ impl Level {
 
 #[derive(Debug, Default)]
 pub struct Orders {
-    entries: Vec<Option<Entry>>,
+    entries: Vec<Entry>,
     free: Vec<Slot>,
     by_id: FxHashMap<OrderId, Slot>,
     next_ticket: u64,
 }
 
 impl Orders {
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn insert(&mut self, order: Order) -> Slot {
         let id = order.id;
-        let entry = Entry { order, prev: NIL, next: NIL, ticket: 0 };
+        let entry = Entry { order, prev: NIL, next: NIL, ticket: 0, live: true };
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.entries[slot as usize] = Some(entry);
+                self.entries[slot as usize] = entry;
                 slot
             }
             None => {
-                self.entries.push(Some(entry));
+                self.entries.push(entry);
                 (self.entries.len() - 1) as Slot
             }
         };
@@ -135,11 +141,23 @@ impl Orders {
         slot
     }
 
-    pub fn remove(&mut self, slot: Slot) -> Order {
-        let entry = self.entries[slot as usize].take().unwrap_or_else(|| unreachable!("slot {slot} is empty"));
-        self.by_id.remove(&entry.order.id);
+    /// Removes the order at `slot`; it stays readable through [`Orders::removed_mut`] until the next insert.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
+    pub fn remove(&mut self, slot: Slot) {
+        let entry = self.entry_mut(slot);
+        entry.live = false;
+        let id = entry.order.id;
+        self.by_id.remove(&id);
         self.free.push(slot);
-        entry.order
+    }
+
+    /// The order just removed from `slot` (before any insert reuses it).
+    pub fn removed_mut(&mut self, slot: Slot) -> &mut Order {
+        let entry = &mut self.entries[slot as usize];
+        if entry.live {
+            unreachable!("slot {slot} is not removed");
+        }
+        &mut entry.order
     }
 
     pub fn len(&self) -> usize {
@@ -151,32 +169,46 @@ impl Orders {
         self.by_id.reserve(additional);
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn slot(&self, id: OrderId) -> Option<Slot> {
         self.by_id.get(&id).copied()
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn get(&self, slot: Slot) -> &Order {
         &self.entry(slot).order
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn get_mut(&mut self, slot: Slot) -> &mut Order {
         &mut self.entry_mut(slot).order
     }
 
     /// Every live order, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Order> {
-        self.entries.iter().flatten().map(|entry| &entry.order)
+        self.entries.iter().filter(|entry| entry.live).map(|entry| &entry.order)
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn entry(&self, slot: Slot) -> &Entry {
-        self.entries[slot as usize].as_ref().unwrap_or_else(|| unreachable!("slot {slot} is empty"))
+        let entry = &self.entries[slot as usize];
+        if !entry.live {
+            unreachable!("slot {slot} is empty");
+        }
+        entry
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn entry_mut(&mut self, slot: Slot) -> &mut Entry {
-        self.entries[slot as usize].as_mut().unwrap_or_else(|| unreachable!("slot {slot} is empty"))
+        let entry = &mut self.entries[slot as usize];
+        if !entry.live {
+            unreachable!("slot {slot} is empty");
+        }
+        entry
     }
 
     /// Links the order at `slot` behind the tail of `level`, with a fresh ticket.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn link_back(&mut self, level: &mut Level, slot: Slot) {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
@@ -211,6 +243,7 @@ impl BookSide {
     }
 
     /// Where `price` is (`Ok`) or would go (`Err`) in the worst-to-best order.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn find(&self, price: Price) -> Result<usize, usize> {
         match self.side {
             Side::Buy => self.levels.binary_search_by(|(p, _)| p.cmp(&price)),
@@ -218,6 +251,7 @@ impl BookSide {
         }
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn level_mut(&mut self, price: Price) -> &mut Level {
         match self.find(price) {
             Ok(index) => &mut self.levels[index].1,
@@ -229,6 +263,7 @@ impl BookSide {
         self.levels.last().map(|(price, level)| (*price, level))
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn level(&self, price: Price) -> Option<&Level> {
         self.find(price).ok().map(|index| &self.levels[index].1)
     }
@@ -282,6 +317,7 @@ impl BookSide {
     }
 
     /// Appends the order at `slot` to the back of its price level.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn push_back(&mut self, orders: &mut Orders, slot: Slot) {
         let price = orders.get(slot).price.unwrap_or_else(|| unreachable!("resting order without a price"));
         let index = self.find(price).unwrap_or_else(|index| {
@@ -292,6 +328,7 @@ impl BookSide {
     }
 
     /// Unlinks the order at `slot` from its level (the order stays in the slab).
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn unlink(&mut self, orders: &mut Orders, slot: Slot) {
         let (price, shown, reported, prev, next, ticket) = {
             let entry = orders.entry(slot);
@@ -329,6 +366,7 @@ impl BookSide {
     }
 
     /// Changes the shown quantity of a resting order in place (keeps its queue position).
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     pub fn set_shown(&mut self, orders: &mut Orders, slot: Slot, shown: Qty) {
         let entry = orders.entry_mut(slot);
         let price = entry.order.price.unwrap_or_default();
@@ -377,7 +415,7 @@ impl BookSide {
             let mut last_ticket = None;
             while slot != NIL {
                 let entry =
-                    orders.entries.get(slot as usize).and_then(Option::as_ref).ok_or("link to an empty slot")?;
+                    orders.entries.get(slot as usize).filter(|entry| entry.live).ok_or("link to an empty slot")?;
                 if entry.prev != previous || count > level.orders || last_ticket >= Some(entry.ticket) {
                     return Err(format!("level {price}: broken links at order {}", entry.order.id));
                 }

@@ -3,6 +3,10 @@
 //! Every entry point (a command, an agent action, a step boundary) ends with a flush that turns what changed into
 //! market-data events, so the events depend only on the sequence of entry points, never on how they were batched.
 //!
+//! The hot helpers here and in `book` and `account` are `#[cfg_attr(target_arch = "wasm32", inline(always))]`: in
+//! wasm a call costs several times what it costs natively (a prologue with a stack-limit check, the shadow stack,
+//! spills around it), while natively LLVM's own inlining choices are kept. The code is the same either way.
+//!
 //! # Invariants
 //! - The book is never crossed after an entry point returns.
 //! - Every accepted order ends in exactly one terminal state, reported once (for commanded participants).
@@ -17,11 +21,11 @@ mod market_data;
 mod order_codec;
 mod venue;
 
-use account::{Account, fee, notional};
+use account::{Account, Accounts, fee, notional};
 use book::{BookSide, Order, Orders, Slot};
 use market_data::{CandleState, Halt};
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use tradesim_protocol::ids::MAX_QTY;
 use tradesim_protocol::{
     AccountUpdate, Bbo, BookDelta, BookLevel, BookSnapshot, CancelReason, ClientOrderId, Command, EngineView, Event,
@@ -140,7 +144,7 @@ pub struct Exchange {
     fees_collected: i64,
     instruments: Vec<Instrument>,
     orders: Orders,
-    accounts: BTreeMap<ParticipantId, Account>,
+    accounts: Accounts,
     used_client_ids: BTreeSet<(ParticipantId, ClientOrderId)>,
     live_client_ids: FxHashMap<(ParticipantId, ClientOrderId), OrderId>,
     expiries: BTreeSet<(u64, OrderId)>,
@@ -163,8 +167,9 @@ impl Exchange {
         let instruments = (0..config.instruments.len()).map(|i| Instrument::new(InstrumentId(i as u16))).collect();
         let marks: Vec<Price> = config.instruments.iter().map(|spec| spec.reference_price).collect();
         let bands = config.instruments.iter().zip(&marks).map(|(spec, mark)| band_around(spec, *mark)).collect();
-        let mut accounts = BTreeMap::new();
-        accounts.insert(ParticipantId::USER, Account::new(config.account.initial_cash, config.instruments.len()));
+        let mut accounts = Accounts::default();
+        accounts
+            .get_or_open(ParticipantId::USER, || Account::new(config.account.initial_cash, config.instruments.len()));
         Self {
             config,
             step: 0,
@@ -210,6 +215,7 @@ impl Exchange {
         ExchangeVenue::new(self, out)
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn emit(&mut self, out: &mut Vec<Event>, body: EventBody) {
         self.seq += 1;
         out.push(Event { seq: self.seq, time_ms: self.time_ms, body });
@@ -227,18 +233,21 @@ impl Exchange {
         &mut self.instruments[usize::from(instrument.0)]
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn account_mut(&mut self, participant: ParticipantId) -> &mut Account {
         let cash = if participant.is_agent() { 0 } else { self.config.account.initial_cash };
         let instruments = self.config.instruments.len();
-        self.accounts.entry(participant).or_insert_with(|| Account::new(cash, instruments))
+        self.accounts.get_or_open(participant, || Account::new(cash, instruments))
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn touch_account(&mut self, participant: ParticipantId) {
         if !participant.is_agent() {
             self.pending.accounts.push(participant);
         }
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn touch_level(&mut self, instrument: InstrumentId, side: Side, price: Price) {
         self.pending.levels.push((instrument, side, price));
     }
@@ -248,6 +257,7 @@ impl Exchange {
         self.bands[usize::from(instrument.0)]
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn set_mark(&mut self, instrument: InstrumentId, price: Price) {
         let index = usize::from(instrument.0);
         if self.marks[index] != price {
@@ -292,8 +302,8 @@ impl Exchange {
             }
             self.expiries.pop_first();
             if let Some(slot) = self.orders.slot(id) {
-                let order = self.terminate(slot);
-                self.report_terminal(order, ExecType::Expired, OrderStatus::Expired, None, out);
+                self.terminate(slot);
+                self.report_terminal(slot, ExecType::Expired, OrderStatus::Expired, None, out);
             }
         }
         for index in 0..self.instruments.len() {
@@ -324,12 +334,13 @@ impl Exchange {
             let open = self.accounts.iter().filter(|(participant, account)| {
                 !participant.is_agent() && account.positions.iter().any(|position| position.qty != 0)
             });
-            self.pending.accounts.extend(open.map(|(participant, _)| *participant));
+            self.pending.accounts.extend(open.map(|(participant, _)| participant));
         }
         self.flush(out);
     }
 
     /// After a command or an agent action: stops triggered by its trades, circuit breakers, then the flush.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn settle(&mut self, out: &mut Vec<Event>) {
         // The breaker looks first, so a crash halts trading before the stops it would trigger can sweep the book;
         // those stops trigger when trading resumes.
@@ -340,6 +351,7 @@ impl Exchange {
         self.flush(out);
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn check_breakers(&mut self, out: &mut Vec<Event>) {
         for index in 0..self.instruments.len() {
             self.check_breaker(InstrumentId(index as u16), out);
@@ -433,6 +445,7 @@ impl Exchange {
         }
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn check_new(&self, order: &NewOrder) -> Result<(), RejectReason> {
         let spec =
             self.config.instruments.get(usize::from(order.instrument.0)).ok_or(RejectReason::UnknownInstrument)?;
@@ -502,6 +515,7 @@ impl Exchange {
     /// Risk checks for a commanded participant's order of `order_qty` at `price` that adds `added_qty` to its
     /// working orders; `added_notional` is the exposure it adds, or None for "the part of `added_qty` that does
     /// not reduce the position".
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn check_risk(&self, participant: ParticipantId, check: RiskCheck) -> Result<(), RejectReason> {
         let limits = &self.config.account;
         if check.order_qty > limits.max_order_qty {
@@ -511,7 +525,7 @@ impl Exchange {
             return Err(RejectReason::NotionalLimit);
         }
         let fresh;
-        let account = match self.accounts.get(&participant) {
+        let account = match self.accounts.get(participant) {
             Some(account) => account,
             None => {
                 fresh = Account::new(limits.initial_cash, self.config.instruments.len());
@@ -523,8 +537,8 @@ impl Exchange {
             Side::Buy => (position.qty, position.working_buy),
             Side::Sell => (-position.qty, position.working_sell),
         };
-        let added = i128::from(check.added_qty.0);
-        if added > 0 && i128::from(directional) + i128::from(working) + added > i128::from(limits.max_position) {
+        if !check.added_qty.is_zero() && account::exceeds(directional, working, check.added_qty.0, limits.max_position)
+        {
             return Err(RejectReason::PositionLimit);
         }
         let added_notional = check.added_notional.unwrap_or_else(|| {
@@ -626,6 +640,7 @@ impl Exchange {
     }
 
     /// Puts an order at the back of its price level.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn rest(&mut self, slot: Slot) {
         let order = self.orders.get_mut(slot);
         order.shown = order.display.map_or(order.leaves(), |display| display.min(order.leaves()));
@@ -639,6 +654,7 @@ impl Exchange {
     }
 
     /// Counts an order (resting or pending stop) in its participant's working totals.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn make_working(&mut self, slot: Slot) {
         let order = self.orders.get_mut(slot);
         order.working = true;
@@ -651,6 +667,7 @@ impl Exchange {
     }
 
     /// Takes an order out of the book (or the stop list) and out of its participant's working totals.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn unwork(&mut self, slot: Slot) {
         let order = self.orders.get(slot);
         if !order.working {
@@ -679,22 +696,24 @@ impl Exchange {
         }
     }
 
-    /// Removes an order for good and returns it.
-    fn terminate(&mut self, slot: Slot) -> Order {
+    /// Removes an order for good; it stays readable (`self.orders.removed_mut(slot)`) until the next insert.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
+    fn terminate(&mut self, slot: Slot) {
         self.unwork(slot);
-        let order = self.orders.remove(slot);
+        self.orders.remove(slot);
+        let order = self.orders.removed_mut(slot);
         if let Some(client_order_id) = order.client_order_id {
             self.live_client_ids.remove(&(order.participant, client_order_id));
         }
         if let Some(at) = order.expire_at_ms {
             self.expiries.remove(&(at, order.id));
         }
-        order
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn cancel(&mut self, slot: Slot, reason: CancelReason, out: &mut Vec<Event>) {
-        let order = self.terminate(slot);
-        self.report_terminal(order, ExecType::Cancelled, OrderStatus::Cancelled, Some(reason), out);
+        self.terminate(slot);
+        self.report_terminal(slot, ExecType::Cancelled, OrderStatus::Cancelled, Some(reason), out);
     }
 
     /// One fill between the incoming order at `taker` and the resting order at `maker`. Returns true when the
@@ -762,6 +781,7 @@ impl Exchange {
         false
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn fee_for(&self, participant: ParticipantId, value: i64, liquidity: Liquidity) -> i64 {
         if participant.is_agent() {
             return 0;
@@ -773,6 +793,7 @@ impl Exchange {
     }
 
     /// Triggers and works every stop whose price was reached, lowest order id first; true if any triggered.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn trigger_stops(&mut self, out: &mut Vec<Event>) -> bool {
         let mut any = false;
         loop {
@@ -810,6 +831,7 @@ impl Exchange {
     // ---- cancels and amends -------------------------------------------------------------------------------------
 
     /// The working order `reference` names, if it belongs to `participant`.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn resolve(&self, participant: ParticipantId, reference: OrderRef) -> Option<Slot> {
         let id = match reference {
             OrderRef::OrderId(id) => id,
@@ -1030,6 +1052,7 @@ impl Exchange {
         state.breaker_samples.drain(..stale);
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn check_breaker(&mut self, instrument: InstrumentId, out: &mut Vec<Event>) {
         let Some(breaker) = self.spec(instrument).circuit_breaker else { return };
         let state = &self.instrument(instrument).state;
@@ -1044,6 +1067,7 @@ impl Exchange {
         }
     }
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn roll_candles(&mut self, instrument: InstrumentId, now: u64, out: &mut Vec<Event>) {
         let mut closed = Vec::new();
         market_data::roll_candles(&mut self.instrument_mut(instrument).state.candles, instrument, now, &mut closed);
@@ -1054,6 +1078,7 @@ impl Exchange {
 
     // ---- reports and the flush ----------------------------------------------------------------------------------
 
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn report(
         &mut self,
         slot: Slot,
@@ -1068,18 +1093,22 @@ impl Exchange {
         }
     }
 
+    /// Reports the end of the order just terminated at `slot`.
+    #[cfg_attr(target_arch = "wasm32", inline(always))]
     fn report_terminal(
         &mut self,
-        mut order: Order,
+        slot: Slot,
         exec_type: ExecType,
         status: OrderStatus,
         cancel_reason: Option<CancelReason>,
         out: &mut Vec<Event>,
     ) {
-        self.touch_account(order.participant);
-        if order.is_reported() {
-            order.status = status;
-            let report = execution_report(&order, exec_type, None, cancel_reason);
+        let order = self.orders.removed_mut(slot);
+        order.status = status;
+        let participant = order.participant;
+        let report = order.is_reported().then(|| execution_report(order, exec_type, None, cancel_reason));
+        self.touch_account(participant);
+        if let Some(report) = report {
             self.emit(out, EventBody::ExecutionReport(report));
         }
     }
@@ -1157,7 +1186,7 @@ impl Exchange {
             participants.sort_unstable();
             participants.dedup();
             for &participant in &participants {
-                let Some(account) = self.accounts.get_mut(&participant) else { continue };
+                let Some(account) = self.accounts.get_mut(participant) else { continue };
                 let fingerprint = account.fingerprint(&self.marks);
                 if account.last_sent != Some(fingerprint) {
                     account.last_sent = Some(fingerprint);
@@ -1237,7 +1266,7 @@ impl Exchange {
 
     pub fn account_update(&self, participant: ParticipantId) -> AccountUpdate {
         let fresh = Account::new(self.config.account.initial_cash, self.config.instruments.len());
-        let account = self.accounts.get(&participant).unwrap_or(&fresh);
+        let account = self.accounts.get(participant).unwrap_or(&fresh);
         account.view(participant, &self.config.account, &self.marks)
     }
 
@@ -1289,7 +1318,8 @@ impl Exchange {
 /// The price band around `reference`: `price_band_bps` either side, inward to ticks, never below one tick.
 fn band_around(spec: &InstrumentConfig, reference: Price) -> (Price, Price) {
     let (reference, tick) = (reference.0, spec.tick_size.0);
-    let delta = (i128::from(reference) * i128::from(spec.price_band_bps) / 10_000) as i64;
+    // At most `reference` (the band is at most 10000 bps), so exact.
+    let delta = account::mul_div(reference, i64::from(spec.price_band_bps), 10_000);
     let low = (reference - delta + tick - 1).div_euclid(tick) * tick;
     let high = (reference + delta).div_euclid(tick) * tick;
     (Price(low.max(tick)), Price(high))

@@ -12,11 +12,8 @@ use bincode::de::read::Reader;
 use bincode::enc::Encoder;
 use bincode::enc::write::Writer;
 use bincode::error::{DecodeError, EncodeError};
-use tradesim_protocol::ids::CLIENT_ORDER_ID_MAX_LEN;
-use tradesim_protocol::varint::{SINGLE_BYTE_MAX, U16_BYTE, U32_BYTE, U64_BYTE, VarintSink};
-use tradesim_protocol::{
-    ClientOrderId, InstrumentId, OrderId, OrderStatus, OrderType, ParticipantId, Price, Qty, Side, StpMode, TimeInForce,
-};
+use tradesim_protocol::varint::{Cursor, VarintSink};
+use tradesim_protocol::{InstrumentId, OrderId, OrderStatus, OrderType, ParticipantId, Price, Qty, TimeInForce};
 
 /// The longest encoding of one order: 17 integers of at most 9 bytes, the client order id (tag, length, 36 bytes)
 /// and a dozen tags, bools and small enums; rounded up.
@@ -150,8 +147,8 @@ fn status_index(status: OrderStatus) -> u8 {
 }
 
 /// Reads one order from the decoder's buffer in place when the reader can lend it (a slice reader: the whole
-/// remaining input, or [`MAX_RECORD`] bytes of it), otherwise through the derived `Decode`. In place, only the
-/// canonical encoding (what [`OrderEncoder`] writes) is accepted; anything else is an error.
+/// remaining input, or [`MAX_RECORD`] bytes of it), otherwise through the derived `Decode`. In place, whatever the
+/// [`Cursor`] refuses is an error (and whatever it accepts, the derived code decodes the same).
 #[inline(always)]
 pub fn decode_order<D: Decoder>(decoder: &mut D) -> Result<Order, DecodeError> {
     let reader = decoder.reader();
@@ -170,154 +167,68 @@ pub fn decode_order<D: Decoder>(decoder: &mut D) -> Result<Order, DecodeError> {
         }
     }
     let bytes = reader.peek_read(available).unwrap_or_default();
-    let mut cursor = Cursor { bytes, pos: 0 };
-    let order = cursor.order().ok_or(DecodeError::Other("snapshot order does not decode"))?;
-    let used = cursor.pos;
+    let mut cursor = Cursor::new(bytes);
+    let order = read_order(&mut cursor).ok_or(DecodeError::Other("snapshot order does not decode"))?;
+    let used = cursor.position();
     reader.consume(used);
     Ok(order)
 }
 
-/// A read position in a record; every reader returns None on anything but the canonical encoding of a valid value
-/// (or on running out of bytes).
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl Cursor<'_> {
-    #[inline(always)]
-    fn byte(&mut self) -> Option<u8> {
-        let byte = *self.bytes.get(self.pos)?;
-        self.pos += 1;
-        Some(byte)
-    }
-
-    #[inline(always)]
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        let bytes = self.bytes.get(self.pos..self.pos + N)?;
-        self.pos += N;
-        bytes.try_into().ok()
-    }
-
-    /// A varint of at most `max` (the width of the integer type).
-    #[inline(always)]
-    fn uint(&mut self, max: u64) -> Option<u64> {
-        let value = match self.byte()? {
-            byte @ 0..=SINGLE_BYTE_MAX => u64::from(byte),
-            U16_BYTE => u64::from(u16::from_le_bytes(self.array()?)),
-            U32_BYTE if max > u64::from(u16::MAX) => u64::from(u32::from_le_bytes(self.array()?)),
-            U64_BYTE if max > u64::from(u32::MAX) => u64::from_le_bytes(self.array()?),
-            _ => return None,
-        };
-        (value <= max).then_some(value)
-    }
-
-    #[inline(always)]
-    fn u64(&mut self) -> Option<u64> {
-        self.uint(u64::MAX)
-    }
-
-    #[inline(always)]
-    fn int(&mut self) -> Option<i64> {
-        let n = self.u64()?;
-        Some(if n % 2 == 0 { (n / 2) as i64 } else { !(n / 2) as i64 })
-    }
-
-    /// A bool, or an `Option` tag.
-    #[inline(always)]
-    fn flag(&mut self) -> Option<bool> {
-        match self.byte()? {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
-        }
-    }
-
-    /// An enum's variant index.
-    #[inline(always)]
-    fn variant(&mut self, count: u8) -> Option<u8> {
-        let index = self.byte()?;
-        (index < count).then_some(index)
-    }
-
-    fn client_order_id(&mut self) -> Option<ClientOrderId> {
-        let len = self.uint(CLIENT_ORDER_ID_MAX_LEN as u64)? as usize;
-        let bytes = self.bytes.get(self.pos..self.pos + len)?;
-        self.pos += len;
-        ClientOrderId::parse(std::str::from_utf8(bytes).ok()?).ok()
-    }
-
-    #[inline(always)]
-    fn order(&mut self) -> Option<Order> {
-        let id = OrderId(self.u64()?);
-        let participant = ParticipantId(self.uint(u64::from(u32::MAX))? as u32);
-        let client_order_id = if self.flag()? { Some(self.client_order_id()?) } else { None };
-        let instrument = InstrumentId(self.uint(u64::from(u16::MAX))? as u16);
-        let side = if self.variant(2)? == 0 { Side::Buy } else { Side::Sell };
-        let order_type = match self.variant(4)? {
-            0 => OrderType::Limit { price: Price(self.int()?) },
-            1 => OrderType::Market,
-            2 => OrderType::StopMarket { stop_price: Price(self.int()?) },
-            _ => OrderType::StopLimit { stop_price: Price(self.int()?), price: Price(self.int()?) },
-        };
-        let tif = match self.variant(5)? {
-            0 => TimeInForce::Gtc,
-            1 => TimeInForce::Ioc,
-            2 => TimeInForce::Fok,
-            3 => TimeInForce::Gtd { expire_at_ms: self.u64()? },
-            _ => TimeInForce::Day,
-        };
-        let price = if self.flag()? { Some(Price(self.int()?)) } else { None };
-        let qty = Qty(self.u64()?);
-        let cum_qty = Qty(self.u64()?);
-        let cum_notional = self.int()?;
-        let display = if self.flag()? { Some(Qty(self.u64()?)) } else { None };
-        let shown = Qty(self.u64()?);
-        let post_only = self.flag()?;
-        let stp = match self.variant(3)? {
-            0 => StpMode::CancelNewest,
-            1 => StpMode::CancelOldest,
-            _ => StpMode::CancelBoth,
-        };
-        let expire_at_ms = if self.flag()? { Some(self.u64()?) } else { None };
-        let status = match self.variant(7)? {
-            0 => OrderStatus::PendingTrigger,
-            1 => OrderStatus::New,
-            2 => OrderStatus::PartiallyFilled,
-            3 => OrderStatus::Filled,
-            4 => OrderStatus::Cancelled,
-            5 => OrderStatus::Expired,
-            _ => OrderStatus::Rejected,
-        };
-        let triggered = self.flag()?;
-        let working = self.flag()?;
-        let risk_price = Price(self.int()?);
-        let last_queue =
-            if self.flag()? { Some((Qty(self.u64()?), self.uint(u64::from(u32::MAX))? as u32)) } else { None };
-        Some(Order {
-            id,
-            participant,
-            client_order_id,
-            instrument,
-            side,
-            order_type,
-            tif,
-            price,
-            qty,
-            cum_qty,
-            cum_notional,
-            display,
-            shown,
-            post_only,
-            stp,
-            expire_at_ms,
-            status,
-            triggered,
-            working,
-            risk_price,
-            last_queue,
-        })
-    }
+/// Reads one order at the cursor; None on anything but the encoding of a valid order.
+#[inline(always)]
+fn read_order(cursor: &mut Cursor<'_>) -> Option<Order> {
+    let id = OrderId(cursor.u64()?);
+    let participant = ParticipantId(cursor.u32()?);
+    let client_order_id = if cursor.flag()? { Some(cursor.client_order_id()?) } else { None };
+    let instrument = InstrumentId(cursor.u16()?);
+    let side = cursor.side()?;
+    let order_type = cursor.order_type()?;
+    let tif = cursor.time_in_force()?;
+    let price = if cursor.flag()? { Some(Price(cursor.int()?)) } else { None };
+    let qty = Qty(cursor.u64()?);
+    let cum_qty = Qty(cursor.u64()?);
+    let cum_notional = cursor.int()?;
+    let display = if cursor.flag()? { Some(Qty(cursor.u64()?)) } else { None };
+    let shown = Qty(cursor.u64()?);
+    let post_only = cursor.flag()?;
+    let stp = cursor.stp_mode()?;
+    let expire_at_ms = if cursor.flag()? { Some(cursor.u64()?) } else { None };
+    let status = match cursor.variant(7)? {
+        0 => OrderStatus::PendingTrigger,
+        1 => OrderStatus::New,
+        2 => OrderStatus::PartiallyFilled,
+        3 => OrderStatus::Filled,
+        4 => OrderStatus::Cancelled,
+        5 => OrderStatus::Expired,
+        _ => OrderStatus::Rejected,
+    };
+    let triggered = cursor.flag()?;
+    let working = cursor.flag()?;
+    let risk_price = Price(cursor.int()?);
+    let last_queue = if cursor.flag()? { Some((Qty(cursor.u64()?), cursor.u32()?)) } else { None };
+    Some(Order {
+        id,
+        participant,
+        client_order_id,
+        instrument,
+        side,
+        order_type,
+        tif,
+        price,
+        qty,
+        cum_qty,
+        cum_notional,
+        display,
+        shown,
+        post_only,
+        stp,
+        expire_at_ms,
+        status,
+        triggered,
+        working,
+        risk_price,
+        last_queue,
+    })
 }
 
 #[cfg(test)]
@@ -327,6 +238,7 @@ mod tests {
     use bincode::config::standard;
     use bincode::enc::EncoderImpl;
     use bincode::enc::write::SizeWriter;
+    use tradesim_protocol::{ClientOrderId, Side, StpMode};
 
     /// Encodes with the derived `Encode`, the reference the hand-written codec must match.
     fn derived_bytes(order: &Order) -> Vec<u8> {

@@ -55,7 +55,7 @@ impl Venue for ExchangeVenue<'_> {
     }
 
     fn position(&self, participant: ParticipantId, instrument: InstrumentId) -> i64 {
-        self.exchange.accounts.get(&participant).map_or(0, |account| account.positions[usize::from(instrument.0)].qty)
+        self.exchange.accounts.get(participant).map_or(0, |account| account.positions[usize::from(instrument.0)].qty)
     }
 
     fn is_working(&self, order: OrderId) -> bool {
