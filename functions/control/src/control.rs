@@ -592,17 +592,18 @@ impl Control {
     pub async fn keep_alive(&self, claims: &AccessClaims, session: &SessionId) -> Result<Session, ControlError> {
         let now = self.now();
         let db = self.pool.get().await?;
-        // One statement on the hot path; only a refusal pays for a second query to say why.
+        // One statement on the hot path, prepared once per pooled connection (not parsed and planned per call); only
+        // a refusal pays for a second query to say why.
+        let extend = db
+            .prepare_cached(&format!(
+                "UPDATE sessions SET idle_deadline = LEAST($3, absolute_deadline)
+                 WHERE id = $1 AND user_id = $2 AND ended_at IS NULL
+                   AND idle_deadline > $4 AND absolute_deadline > $4
+                 RETURNING {SESSION_COLUMNS}"
+            ))
+            .await?;
         let updated = db
-            .query_opt(
-                &format!(
-                    "UPDATE sessions SET idle_deadline = LEAST($3, absolute_deadline)
-                     WHERE id = $1 AND user_id = $2 AND ended_at IS NULL
-                       AND idle_deadline > $4 AND absolute_deadline > $4
-                     RETURNING {SESSION_COLUMNS}"
-                ),
-                &[&session.as_str(), &claims.sub.as_str(), &(now + self.config.session_idle), &now],
-            )
+            .query_opt(&extend, &[&session.as_str(), &claims.sub.as_str(), &(now + self.config.session_idle), &now])
             .await?;
         match updated {
             Some(row) => Ok(SessionRow::read(&row, 0)?.view(now)),
