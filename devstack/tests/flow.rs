@@ -110,13 +110,7 @@ async fn the_gateway_restarts_on_its_port_and_a_client_resumes_after_the_seq_it_
     let closed = tokio::time::timeout(Duration::from_secs(5), async { while next(&mut socket).await.is_some() {} });
     assert!(closed.await.is_ok(), "the restart closes every socket");
     // Same port: a new ticket and connection resume after the seq the client applied, nothing skipped.
-    let (mut socket, welcome) = stack.open(&access, &sim, applied).await;
-    assert!(matches!(welcome, ServerMessage::Welcome { resume: ResumeMode::Replay, .. }), "{welcome:?}");
-    let ServerMessage::Events { from, .. } = until(&mut socket, |m| matches!(m, ServerMessage::Events { .. })).await
-    else {
-        unreachable!()
-    };
-    assert_eq!(from, applied + 1);
+    let _resumed = resumes_after(stack, &access, &sim, applied).await;
     // The old socket's $disconnect ran: only the new connection is registered.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while stack.open_connections().await != 1 {
@@ -144,11 +138,18 @@ async fn a_socket_is_closed_at_its_lifetime_and_the_client_resumes_on_a_new_one(
     let lived = opened.elapsed();
     assert!((Duration::from_secs(2)..Duration::from_secs(5)).contains(&lived), "closed after {lived:?}");
     assert!(applied > 0, "market data flowed before the cutoff");
-    let (mut socket, welcome) = stack.open(&access, &sim, applied).await;
+    resumes_after(stack, &access, &sim, applied).await;
+}
+
+/// A new ticket and connection for `sim` replay from the seq after `applied`: nothing skipped, nothing repeated.
+/// The new socket, still open.
+async fn resumes_after(stack: &support::Api, access: &str, sim: &str, applied: u64) -> support::Socket {
+    let (mut socket, welcome) = stack.open(access, sim, applied).await;
     assert!(matches!(welcome, ServerMessage::Welcome { resume: ResumeMode::Replay, .. }), "{welcome:?}");
     let ServerMessage::Events { from, .. } = until(&mut socket, |m| matches!(m, ServerMessage::Events { .. })).await
     else {
         unreachable!()
     };
     assert_eq!(from, applied + 1);
+    socket
 }
