@@ -1,19 +1,30 @@
 import { useEffect, useMemo } from "react";
 import { ConnectionIndicator, StreamStatus } from "@/features/connection/ConnectionIndicator";
 import { browserNetwork, openGatewaySocket } from "@/features/connection/browser";
-import { ConnectionManager } from "@/features/connection/connection-manager";
+import { ConnectionManager, type ConnectionView } from "@/features/connection/connection-manager";
 import type { LinkInfo, TradingActions } from "@/features/trading/link";
 import { TradingScreen } from "@/features/trading/TradingScreen";
 import { TradingStore } from "@/features/trading/trading-store";
 import { ApiError } from "@/lib/api-client";
 import { systemClock } from "@/lib/clock";
-import { useFrameStore } from "@/lib/frame-store";
+import { useFrameStoreSelector } from "@/lib/frame-store";
 import { navigate } from "@/lib/router";
 import { recallConfig, rememberConfig, standardConfig } from "@/lib/sim-config";
 import { storageKeys } from "@/lib/storage";
 import type { Scenario } from "@/protocol";
 import { Layout } from "./Layout";
 import type { Services } from "./services";
+
+/** What this page renders from the link: not the seq or the round trip, which change every frame (the footer's). */
+const routeView = (view: ConnectionView) => ({
+  phase: view.phase,
+  message: view.message,
+  started: view.lastSeq > 0,
+  stale: view.stale,
+  inFlight: view.inFlight,
+  simState: view.simState,
+  speed: view.speed,
+});
 
 interface Props {
   sim: string;
@@ -59,7 +70,7 @@ export function SimulatorRoute({ sim, services, username, onLogout, onSignedOut 
     };
   }, [manager, store, sim, storage, knownConfig]);
 
-  const view = useFrameStore(manager.view);
+  const view = useFrameStoreSelector(manager.view, routeView);
 
   useEffect(() => {
     if (view.phase === "expired") auth.signOut(view.message ?? "Your session has expired; log in again.");
@@ -79,6 +90,10 @@ export function SimulatorRoute({ sim, services, username, onLogout, onSignedOut 
       cancel: (row) => {
         const order = row.clientOrderId ? { client_order_id: row.clientOrderId } : { order_id: row.orderId ?? 0 };
         const gate = manager.request({ type: "cancel", sim, order, request_id: null });
+        if (!gate.ok) refuse(gate.reason);
+      },
+      cancelAll: () => {
+        const gate = manager.request({ type: "mass_cancel", sim, instrument: null, side: null, request_id: null });
         if (!gate.ok) refuse(gate.reason);
       },
       amend: (row, qty, price) => {
@@ -141,7 +156,7 @@ export function SimulatorRoute({ sim, services, username, onLogout, onSignedOut 
             Back to home
           </button>
         </section>
-      ) : view.lastSeq === 0 && (view.phase === "connecting" || view.phase === "syncing") ? (
+      ) : !view.started && (view.phase === "connecting" || view.phase === "syncing") ? (
         <section className="panel center" data-testid="loading">
           <p className="muted">Connecting to the simulator…</p>
         </section>

@@ -1,10 +1,21 @@
-import { useEffect, useState } from "react";
-import { useFrameStore } from "@/lib/frame-store";
+import { useEffect, useReducer } from "react";
+import { useFrameStore, useFrameStoreSelector } from "@/lib/frame-store";
 import type { ConnectionManager, ConnectionView } from "./connection-manager";
 
 type Indicator = { tone: "up" | "warn" | "down" | "muted"; label: string };
 
-export function indicatorFor(view: ConnectionView, now: number): Indicator {
+/** What the indicator shows: not the seq, which changes every frame. */
+const indicatorView = ({ phase, attempt, retryAt, stale, message }: ConnectionView) => ({
+  phase,
+  attempt,
+  retryAt,
+  stale,
+  message,
+});
+
+type IndicatorView = ReturnType<typeof indicatorView>;
+
+export function indicatorFor(view: IndicatorView, now: number): Indicator {
   switch (view.phase) {
     case "live":
       return view.stale ? { tone: "warn", label: "unstable" } : { tone: "up", label: "live" };
@@ -29,14 +40,15 @@ export function indicatorFor(view: ConnectionView, now: number): Indicator {
 
 /** The header's link state, with "reconnect now" whenever the link is down. */
 export function ConnectionIndicator({ manager }: { manager: ConnectionManager }) {
-  const view = useFrameStore(manager.view);
-  const [now, setNow] = useState(() => Date.now());
+  const view = useFrameStoreSelector(manager.view, indicatorView);
+  // The countdown re-renders ten times a second while reconnecting, and reads the clock when it renders.
+  const [, tick] = useReducer((count: number) => count + 1, 0);
   useEffect(() => {
     if (view.phase !== "reconnecting") return;
-    const timer = window.setInterval(() => setNow(Date.now()), 100);
+    const timer = window.setInterval(tick, 100);
     return () => window.clearInterval(timer);
   }, [view.phase]);
-  const indicator = indicatorFor(view, now);
+  const indicator = indicatorFor(view, Date.now());
   const canRetry = view.phase === "reconnecting" || view.phase === "offline" || view.phase === "connecting";
   return (
     <div className="connection" data-testid="connection" data-phase={view.phase}>

@@ -21,6 +21,8 @@ export interface LinkInfo {
 export interface TradingActions {
   submit: (entry: OrderEntry) => void;
   cancel: (row: OrderRow) => void;
+  /** Cancels every working order (a mass cancel). */
+  cancelAll: () => void;
   amend: (row: OrderRow, qty: number | null, price: number | null) => void;
   setSpeed: (speed: Speed) => void;
   stop: () => void;
