@@ -1,18 +1,25 @@
-import { memo, useEffect, useMemo, useRef, useState } from "react";
+import { memo, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { formatPrice } from "@/lib/format";
+import { useThrottled } from "@/lib/use-throttled";
 import type { Side } from "@/protocol";
 import type { OrderRow } from "./blotter";
+import { fitCanvas, useInnerSize } from "./canvas";
+import {
+  centredScrollTop,
+  drawLadder,
+  ladderModel,
+  mineText,
+  ROW_HEIGHT,
+  rowsInView,
+  type LadderModel,
+  type Mine,
+} from "./ladder-model";
 import type { BookView } from "./trading-store";
 
-const ROW_HEIGHT = 18;
-/** Rows drawn beyond the visible ones, so fast scrolling does not show blanks. */
+/** Accessible rows beyond the visible ones, so scrolling does not reach rows without click targets at once. */
 const OVERSCAN = 6;
-/** Empty ticks shown beyond the outermost levels. */
-const MARGIN_TICKS = 10;
-/** The price range grows and shrinks in blocks of this many ticks. */
-const RANGE_BLOCK_TICKS = 50;
-/** At most this many price rows; the ladder is virtualized, but the range stays bounded. */
-const MAX_ROWS = 20_000;
+/** How often the accessible rows take the book's new figures (the canvas draws every frame). */
+const ACCESSIBLE_EVERY_MS = 250;
 
 interface Props {
   book: BookView | undefined;
@@ -22,112 +29,70 @@ interface Props {
   onPickPrice: (price: number, side: Side) => void;
 }
 
-interface Mine {
-  qty: number;
-  qtyAhead: number | null;
-}
-
-/** A price ladder with one row per tick, virtualized: only the rows in view are in the DOM. */
+/**
+ * A price ladder with one row per tick. The rows in view are drawn on a canvas every frame; over it lie
+ * transparent rows (the same prices, quantities and own orders, taking the book's figures four times a second)
+ * that take the clicks and keyboard focus and are what assistive technology reads.
+ */
 export const Ladder = memo(function Ladder({ book, orders, tick, decimals, onPickPrice }: Props) {
   const viewport = useRef<HTMLDivElement>(null);
-  const [scrollTop, setScrollTop] = useState(0);
-  const [height, setHeight] = useState(400);
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const [scrolledTo, setScrolledTo] = useState(0);
   const [follow, setFollow] = useState(true);
+  const { width, height } = useInnerSize(viewport);
 
-  const bids = useMemo(() => new Map(book?.bids.map((level) => [level.price, level])), [book]);
-  const asks = useMemo(() => new Map(book?.asks.map((level) => [level.price, level])), [book]);
-  const mine = useMemo(() => {
-    const bySide = { buy: new Map<number, Mine>(), sell: new Map<number, Mine>() };
-    for (const order of orders) {
-      if (order.price === null) continue;
-      const side = bySide[order.side];
-      const at = side.get(order.price) ?? { qty: 0, qtyAhead: null };
-      at.qty += order.leavesQty;
-      if (order.qtyAhead !== null)
-        at.qtyAhead = at.qtyAhead === null ? order.qtyAhead : Math.min(at.qtyAhead, order.qtyAhead);
-      side.set(order.price, at);
-    }
-    return bySide;
-  }, [orders]);
+  const model = useMemo(() => ladderModel(book, orders, tick), [book, orders, tick]);
+  // Keep the spread in the middle until the user scrolls away; a move of less than a row is not followed.
+  const centred = follow ? centredScrollTop(model, height) : null;
+  const scrollTop = centred !== null && Math.abs(centred - scrolledTo) > ROW_HEIGHT ? centred : scrolledTo;
 
-  const prices = [
-    ...bids.keys(),
-    ...asks.keys(),
-    ...orders.flatMap((order) => (order.price === null ? [] : [order.price])),
-  ];
-  if (book?.lastTradePrice) prices.push(book.lastTradePrice);
-  // The range moves in whole blocks, so rows keep their places (and the DOM its nodes) while levels at the book's
-  // edges come and go; prices are on the tick grid, and so are the block edges.
-  const block = RANGE_BLOCK_TICKS * tick;
-  const top = prices.length ? Math.ceil((Math.max(...prices) + MARGIN_TICKS * tick) / block) * block : 0;
-  const bottom = prices.length
-    ? Math.max(tick, Math.floor((Math.min(...prices) - MARGIN_TICKS * tick) / block) * block)
-    : 0;
-  const rowCount = prices.length ? Math.min(MAX_ROWS, Math.round((top - bottom) / tick) + 1) : 0;
-  const bestBid = book?.bids[0]?.price ?? null;
-  const bestAsk = book?.asks[0]?.price ?? null;
-  const mid =
-    bestBid !== null && bestAsk !== null
-      ? (bestBid + bestAsk) / 2
-      : (bestBid ?? bestAsk ?? book?.lastTradePrice ?? null);
-
-  useEffect(() => {
+  useLayoutEffect(() => {
     const element = viewport.current;
-    if (!element) return;
-    const observer = new ResizeObserver(() => setHeight(element.clientHeight));
-    observer.observe(element);
-    return () => observer.disconnect();
-  }, []);
+    if (element && Math.abs(element.scrollTop - scrollTop) >= 1) element.scrollTop = scrollTop;
+    if (scrollTop !== scrolledTo) setScrolledTo(scrollTop);
+  }, [scrollTop, scrolledTo]);
 
-  // Keep the spread in the middle until the user scrolls away.
-  useEffect(() => {
-    const element = viewport.current;
-    if (!follow || !element || mid === null) return;
-    const row = (top - mid) / tick;
-    const target = Math.max(0, row * ROW_HEIGHT - element.clientHeight / 2);
-    if (Math.abs(element.scrollTop - target) > ROW_HEIGHT) {
-      element.scrollTop = target;
-      setScrollTop(target);
+  useLayoutEffect(() => {
+    const target = canvas.current;
+    if (!target || width === 0 || height === 0) return;
+    const context = fitCanvas(target, width, height);
+    if (context) drawLadder(context, model, { scrollTop, width, height }, decimals);
+  }, [model, scrollTop, width, height, decimals]);
+
+  const shown = useThrottled(model, ACCESSIBLE_EVERY_MS);
+  const { first, last } = rowsInView(model, scrollTop, height, OVERSCAN);
+  const top = model.top;
+  const rows = useMemo(() => {
+    const list = [];
+    for (let index = first; index < last; index++) {
+      const price = top - index * tick;
+      list.push(
+        <LadderRow
+          key={price}
+          index={index}
+          price={price}
+          decimals={decimals}
+          bid={shown.bids.get(price)}
+          ask={shown.asks.get(price)}
+          mineBuy={shown.mineBuy.get(price)}
+          mineSell={shown.mineSell.get(price)}
+          flags={flagsOf(shown, price)}
+          onPickPrice={onPickPrice}
+        />,
+      );
     }
-  }, [follow, mid, top, tick, height]);
-
-  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(rowCount, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
-  const maxQty = Math.max(
-    1,
-    ...(book?.bids ?? []).map((level) => level.qty),
-    ...(book?.asks ?? []).map((level) => level.qty),
-  );
-
-  const rows = [];
-  for (let index = first; index < last; index++) {
-    const price = top - index * tick;
-    const bid = bids.get(price)?.qty;
-    const ask = asks.get(price)?.qty;
-    rows.push(
-      <LadderRow
-        key={price}
-        index={index}
-        price={price}
-        decimals={decimals}
-        bid={bid}
-        ask={ask}
-        bidWidth={bid === undefined ? 0 : bid / maxQty}
-        askWidth={ask === undefined ? 0 : ask / maxQty}
-        mineBuy={mine.buy.get(price)}
-        mineSell={mine.sell.get(price)}
-        flags={`${price === book?.lastTradePrice ? " last" : ""}${price === bestBid ? " best-bid" : ""}${price === bestAsk ? " best-ask" : ""}`}
-        onPickPrice={onPickPrice}
-      />,
-    );
-  }
+    return list;
+  }, [shown, top, tick, first, last, decimals, onPickPrice]);
 
   return (
     <section className="panel ladder" data-testid="ladder">
       <header>
         <h3>Depth</h3>
         <span className="muted">
-          spread {bestBid !== null && bestAsk !== null ? formatPrice(bestAsk - bestBid, decimals) : "—"}
+          spread{" "}
+          {model.bestBid !== null && model.bestAsk !== null
+            ? formatPrice(model.bestAsk - model.bestBid, decimals)
+            : "—"}
         </span>
         <button
           type="button"
@@ -138,28 +103,44 @@ export const Ladder = memo(function Ladder({ book, orders, tick, decimals, onPic
           {follow ? "following" : "centre"}
         </button>
       </header>
-      <div className="ladder-head">
+      <div className="ladder-head" aria-hidden="true">
         <span>mine</span>
         <span>bid</span>
         <span>price</span>
         <span>ask</span>
         <span>mine</span>
       </div>
-      <div
-        className="ladder-viewport"
-        ref={viewport}
-        onScroll={(event) => setScrollTop(event.currentTarget.scrollTop)}
-        onWheel={() => setFollow(false)}
-      >
-        {rowCount === 0 ? (
-          <p className="muted pad">Waiting for the book…</p>
-        ) : (
-          <div style={{ height: rowCount * ROW_HEIGHT, position: "relative" }}>{rows}</div>
-        )}
+      <div className="ladder-body">
+        <canvas className="ladder-canvas" ref={canvas} aria-hidden="true" />
+        <div
+          className="ladder-viewport"
+          ref={viewport}
+          onScroll={(event) => setScrolledTo(event.currentTarget.scrollTop)}
+          onWheel={() => setFollow(false)}
+        >
+          {model.rowCount === 0 ? (
+            <p className="muted pad">Waiting for the book…</p>
+          ) : (
+            <div
+              className="ladder-rows"
+              role="group"
+              aria-label="Depth ladder: own quantity, bid, price, ask, own quantity"
+              style={{ height: model.rowCount * ROW_HEIGHT }}
+            >
+              {rows}
+            </div>
+          )}
+        </div>
       </div>
     </section>
   );
 });
+
+function flagsOf(model: LadderModel, price: number): string {
+  return `${price === model.lastTradePrice ? " last" : ""}${price === model.bestBid ? " best-bid" : ""}${
+    price === model.bestAsk ? " best-ask" : ""
+  }`;
+}
 
 interface RowProps {
   index: number;
@@ -167,9 +148,6 @@ interface RowProps {
   decimals: number;
   bid: number | undefined;
   ask: number | undefined;
-  /** The bars' widths, as a fraction of the largest level. */
-  bidWidth: number;
-  askWidth: number;
   mineBuy: Mine | undefined;
   mineSell: Mine | undefined;
   /** " last", " best-bid", " best-ask" */
@@ -177,20 +155,29 @@ interface RowProps {
   onPickPrice: (price: number, side: Side) => void;
 }
 
-/** One price row: re-renders only when what it shows changes (most rows do not change in a frame). */
+/** One price row's click targets and text (transparent: the canvas underneath shows it). */
 const LadderRow = memo(function LadderRow(props: RowProps) {
-  const { index, price, decimals, bid, ask, bidWidth, askWidth, mineBuy, mineSell, flags, onPickPrice } = props;
+  const { index, price, decimals, bid, ask, mineBuy, mineSell, flags, onPickPrice } = props;
+  const priceText = formatPrice(price, decimals);
   return (
     <div className={`ladder-row${flags}`} style={{ top: index * ROW_HEIGHT }} data-price={price}>
       <MineCell side="buy" mine={mineBuy} />
-      <button type="button" className="qty bid" onClick={() => onPickPrice(price, "buy")}>
-        {bid !== undefined && <i style={{ width: `${bidWidth * 100}%` }} />}
-        <b>{bid ?? ""}</b>
+      <button
+        type="button"
+        className="qty bid"
+        aria-label={`Buy at ${priceText}${bid === undefined ? "" : `, bid ${bid}`}`}
+        onClick={() => onPickPrice(price, "buy")}
+      >
+        {bid ?? ""}
       </button>
-      <span className="price">{formatPrice(price, decimals)}</span>
-      <button type="button" className="qty ask" onClick={() => onPickPrice(price, "sell")}>
-        {ask !== undefined && <i style={{ width: `${askWidth * 100}%` }} />}
-        <b>{ask ?? ""}</b>
+      <span className="price">{priceText}</span>
+      <button
+        type="button"
+        className="qty ask"
+        aria-label={`Sell at ${priceText}${ask === undefined ? "" : `, ask ${ask}`}`}
+        onClick={() => onPickPrice(price, "sell")}
+      >
+        {ask ?? ""}
       </button>
       <MineCell side="sell" mine={mineSell} />
     </div>
@@ -201,8 +188,11 @@ const LadderRow = memo(function LadderRow(props: RowProps) {
 function MineCell({ side, mine }: { side: Side; mine: Mine | undefined }) {
   const ahead = mine?.qtyAhead ?? null;
   return (
-    <span className={`mine ${side}`} title={ahead !== null ? `${ahead} ahead in the queue` : undefined}>
-      {mine ? `${mine.qty}${ahead !== null ? ` ·${ahead}` : ""}` : ""}
+    <span
+      className={`mine ${side}`}
+      title={mine ? `your ${side} ${mine.qty}${ahead !== null ? `, ${ahead} ahead in the queue` : ""}` : undefined}
+    >
+      {mineText(mine)}
     </span>
   );
 }
@@ -217,8 +207,6 @@ function sameRow(a: RowProps, b: RowProps): boolean {
     a.decimals === b.decimals &&
     a.bid === b.bid &&
     a.ask === b.ask &&
-    a.bidWidth === b.bidWidth &&
-    a.askWidth === b.askWidth &&
     a.flags === b.flags &&
     a.onPickPrice === b.onPickPrice &&
     sameMine(a.mineBuy, b.mineBuy) &&
