@@ -46,7 +46,8 @@ export async function startStack(port: number, allowedOrigin: string): Promise<S
       TRADESIM_DEV_BIND: `127.0.0.1:${port}`,
       DATABASE_URL: `postgres://${PG.user}@${PG.host}:${PG.port}/${database}`,
       TRADESIM_DEV_DIR: dir,
-      TRADESIM_DEV_FRONTEND: join(repo, "frontend/dist"),
+      // E2E_DIST serves another build of the SPA (an A/B of the figures against an older build).
+      TRADESIM_DEV_FRONTEND: process.env.E2E_DIST ?? join(repo, "frontend/dist"),
       TRADESIM_HOST_BIN: join(target, "debug/tradesim-host"),
       TRADESIM_GUEST_WASM: join(target, "wasm32-unknown-unknown/release/tradesim_guest.wasm"),
       TRADESIM_ALLOWED_ORIGINS: `${allowedOrigin},http://127.0.0.1:${port}`,

@@ -132,6 +132,18 @@ describe("the trading SPA against tradesim-dev", () => {
     await expect.poll(() => mine.textContent(), { timeout: 30_000 }).toMatch(/^5/);
   });
 
+  it("amends the order's quantity, after refusing an amend the engine would refuse", async () => {
+    const blotterRow = page.locator("[data-testid=open-orders] tbody tr").first();
+    await blotterRow.getByRole("button", { name: "Amend" }).click();
+    const qty = blotterRow.getByLabel("new quantity");
+    await qty.fill("0");
+    await qty.press("Enter");
+    await expect.poll(() => blotterRow.getByRole("alert").textContent()).toMatch(/whole quantity above 0/);
+    await qty.fill("7");
+    await qty.press("Enter");
+    await expect.poll(() => blotterRow.locator("td").nth(4).textContent(), { timeout: 30_000 }).toBe("7");
+  });
+
   it("fills a market order and updates the position and P&L", async () => {
     await placeOrder({ side: "Buy", type: "market", qty: "3" });
     await page.getByRole("tab", { name: "Fills" }).click();
@@ -161,6 +173,7 @@ describe("the trading SPA against tradesim-dev", () => {
     await expect.poll(() => page.getByTestId("order-blocked").textContent()).toMatch(/Not connected|Catching up/);
     expect(await page.getByTestId("submit-order").isDisabled()).toBe(true);
     await page.getByTestId("stale").waitFor();
+    await screenshots(page, "reconnecting");
     await page.waitForTimeout(2_000);
     proxy.restore();
     await expect.poll(() => page.getByTestId("connection-label").textContent(), { timeout: 30_000 }).toBe("live");
@@ -172,12 +185,15 @@ describe("the trading SPA against tradesim-dev", () => {
     expect(await unknown.count()).toBe(0);
   });
 
-  it("lands on the same simulator with the same orders after a reload, and logs out", async () => {
+  it("lands on the same simulator with the same orders after a reload, cancels them all, and logs out", async () => {
     const before = await blotterOrderIds();
     await page.reload();
     expect(page.url()).toBe(`${appUrl}/sim/${sim}`);
     await expect.poll(() => page.getByTestId("connection-label").textContent(), { timeout: 30_000 }).toBe("live");
     await expect.poll(blotterOrderIds, { timeout: 30_000 }).toEqual(before);
+    await page.getByRole("button", { name: "Cancel all" }).click();
+    await expect.poll(blotterOrderIds, { timeout: 30_000 }).toEqual([]);
+    expect(await serverOpenOrders(sim)).toEqual([]);
     await page.getByTestId("logout").click();
     await page.locator("input[name=username]").waitFor();
   });

@@ -70,16 +70,18 @@ export function ConnectionIndicator({ manager }: { manager: ConnectionManager })
 export function StreamStatus({ manager }: { manager: ConnectionManager }) {
   const view = useFrameStore(manager.view);
   return (
-    <div className="stream-status" data-testid="stream-status">
-      <span>
-        RTT <b data-testid="rtt">{view.rttMs === null ? "—" : `${view.rttMs} ms`}</b>
-      </span>
-      <span>
-        seq <b data-testid="seq">{view.lastSeq}</b>
-      </span>
-      <span>
-        speed <b>{view.speed ?? "—"}</b>
-      </span>
+    <div className="box-slot stream-slot">
+      <div className="boxed stream-status" data-testid="stream-status">
+        <span>
+          RTT <b data-testid="rtt">{view.rttMs === null ? "—" : `${view.rttMs} ms`}</b>
+        </span>
+        <span>
+          seq <b data-testid="seq">{view.lastSeq}</b>
+        </span>
+        <span>
+          speed <b>{view.speed ?? "—"}</b>
+        </span>
+      </div>
     </div>
   );
 }

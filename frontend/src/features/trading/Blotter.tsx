@@ -1,9 +1,10 @@
-import { memo, useState } from "react";
-import { formatMoney, formatPrice, formatSimTime, parsePrice } from "@/lib/format";
+import { memo, useState, type KeyboardEvent } from "react";
+import { formatMoney, formatPrice, formatSimTime } from "@/lib/format";
 import { DataTable, toneOf, type Column } from "@/lib/DataTable";
 import type { AccountUpdate, PositionView } from "@/protocol";
 import { rowFromEntry, type Fill, type OrderRow } from "./blotter";
 import type { LinkInfo, TradingActions } from "./link";
+import { validateAmend, type OrderContext } from "./order-validation";
 
 interface Props {
   openOrders: OrderRow[];
@@ -12,7 +13,9 @@ interface Props {
   account: AccountUpdate | null;
   /** Unsettled orders; stale (offline or not live: the last known state, read-only) and whether orders may act. */
   link: Pick<LinkInfo, "inFlight" | "stale" | "gate">;
-  actions: Pick<TradingActions, "cancel" | "amend">;
+  actions: Pick<TradingActions, "cancel" | "cancelAll" | "amend">;
+  /** What an amend is checked against, read when it is saved. */
+  contextFor: (instrument: number) => OrderContext;
   decimals: number;
   symbol: (instrument: number) => string;
 }
@@ -28,7 +31,9 @@ function describeType(row: OrderRow): string {
 /** Open orders (cancel, amend), fills, positions with P&L, and finished orders. */
 export const Blotter = memo(function Blotter(props: Props) {
   const [tab, setTab] = useState<Tab>("orders");
-  const [amending, setAmending] = useState<{ key: string; qty: string; price: string } | null>(null);
+  const [amending, setAmending] = useState<{ key: string; qty: string; price: string; error: string | null } | null>(
+    null,
+  );
   const { decimals, symbol } = props;
   const { inFlight, stale } = props.link;
   const canAct = props.link.gate.ok;
@@ -54,13 +59,21 @@ export const Blotter = memo(function Blotter(props: Props) {
 
   const commitAmend = (row: OrderRow) => {
     if (!amending) return;
-    const qty = amending.qty.trim() === "" ? null : Number(amending.qty);
-    const price = amending.price.trim() === "" ? null : parsePrice(amending.price, decimals);
-    setAmending(null);
-    if ((qty !== null && Number.isFinite(qty) && qty > 0) || price !== null) {
-      props.actions.amend(row, qty !== null && qty !== row.qty ? qty : null, price !== row.price ? price : null);
+    const result = validateAmend(row, amending, props.contextFor(row.instrument));
+    if (!result.ok) {
+      setAmending({ ...amending, error: result.error });
+      return;
     }
+    setAmending(null);
+    props.actions.amend(row, result.qty, result.price);
   };
+  /** Enter saves the amend and Escape drops it (and neither reaches the order form's keys). */
+  const amendKeys = (row: OrderRow) => (event: KeyboardEvent) => {
+    event.stopPropagation();
+    if (event.key === "Enter") commitAmend(row);
+    else if (event.key === "Escape") setAmending(null);
+  };
+  const working = props.openOrders.filter((row) => row.orderId !== null).length;
 
   const account = props.account;
   const fillColumns: Column<Fill>[] = [
@@ -114,6 +127,17 @@ export const Blotter = memo(function Blotter(props: Props) {
             </button>
           ))}
         </div>
+        {tab === "orders" && (
+          <button
+            type="button"
+            className="danger cancel-all"
+            disabled={!canAct || working === 0}
+            title="Cancels every working order of this simulator"
+            onClick={() => props.actions.cancelAll()}
+          >
+            Cancel all
+          </button>
+        )}
         {stale && (
           <span className="badge warn" data-testid="stale">
             stale · read-only
@@ -147,19 +171,25 @@ export const Blotter = memo(function Blotter(props: Props) {
                   {amending?.key === row.key ? (
                     <>
                       <td className="num">
-                        <input
-                          aria-label="new price"
-                          className="inline"
-                          value={amending.price}
-                          onChange={(event) => setAmending({ ...amending, price: event.target.value })}
-                        />
+                        {row.price !== null && (
+                          <input
+                            aria-label="new price"
+                            className="inline"
+                            value={amending.price}
+                            autoFocus
+                            onKeyDown={amendKeys(row)}
+                            onChange={(event) => setAmending({ ...amending, price: event.target.value, error: null })}
+                          />
+                        )}
                       </td>
                       <td className="num">
                         <input
                           aria-label="new quantity"
                           className="inline"
                           value={amending.qty}
-                          onChange={(event) => setAmending({ ...amending, qty: event.target.value })}
+                          autoFocus={row.price === null}
+                          onKeyDown={amendKeys(row)}
+                          onChange={(event) => setAmending({ ...amending, qty: event.target.value, error: null })}
                         />
                       </td>
                     </>
@@ -171,7 +201,15 @@ export const Blotter = memo(function Blotter(props: Props) {
                   )}
                   <td className="num">{row.cumQty}</td>
                   <td className="num">{row.qtyAhead ?? ""}</td>
-                  <td>{statusOf(row)}</td>
+                  <td>
+                    {amending?.key === row.key && amending.error ? (
+                      <span className="field-error" role="alert">
+                        {amending.error}
+                      </span>
+                    ) : (
+                      statusOf(row)
+                    )}
+                  </td>
                   <td className="actions">
                     {row.orderId !== null &&
                       (amending?.key === row.key ? (
@@ -193,6 +231,7 @@ export const Blotter = memo(function Blotter(props: Props) {
                                 key: row.key,
                                 qty: String(row.qty),
                                 price: row.price === null ? "" : formatPrice(row.price, decimals),
+                                error: null,
                               })
                             }
                           >

@@ -88,11 +88,14 @@ export const Ladder = memo(function Ladder({ book, orders, tick, decimals, onPic
     <section className="panel ladder" data-testid="ladder">
       <header>
         <h3>Depth</h3>
-        <span className="muted">
-          spread{" "}
-          {model.bestBid !== null && model.bestAsk !== null
-            ? formatPrice(model.bestAsk - model.bestBid, decimals)
-            : "—"}
+        {/* Boxed: a new spread lays out only itself (docs/frontend.md, "Rendering"). */}
+        <span className="box-slot">
+          <span className="boxed spread muted">
+            spread{" "}
+            {model.bestBid !== null && model.bestAsk !== null
+              ? formatPrice(model.bestAsk - model.bestBid, decimals)
+              : "—"}
+          </span>
         </span>
         <button
           type="button"

@@ -16,6 +16,8 @@ export const SimControls = memo(function SimControls({ link, actions, scenario }
   const { simState, speed, live: canControl } = link;
   const { setSpeed: onSpeed, stop: onStop, restart: onRestart } = actions;
   const [nextScenario, setNextScenario] = useState<Scenario>(scenario);
+  // Stopping ends the market and its orders: it asks once more.
+  const [confirmingStop, setConfirmingStop] = useState(false);
   const paused = speed === "paused";
   return (
     <div className="sim-controls" data-testid="sim-controls">
@@ -53,9 +55,21 @@ export const SimControls = memo(function SimControls({ link, actions, scenario }
       >
         New with scenario
       </button>
-      <button type="button" className="danger" onClick={onStop}>
-        Stop
-      </button>
+      {confirmingStop ? (
+        <span className="confirm" role="group" aria-label="Stop this simulator?">
+          Stop it for good?
+          <button type="button" className="danger" onClick={onStop}>
+            Yes, stop
+          </button>
+          <button type="button" onClick={() => setConfirmingStop(false)}>
+            No
+          </button>
+        </span>
+      ) : (
+        <button type="button" className="danger" onClick={() => setConfirmingStop(true)}>
+          Stop
+        </button>
+      )}
     </div>
   );
 });

@@ -1,4 +1,4 @@
-import { lazy, memo, Suspense, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { lazy, memo, Suspense, useCallback, useMemo, useState } from "react";
 import { useFrameStore } from "@/lib/frame-store";
 import type { SimConfig } from "@/protocol";
 import { Blotter } from "./Blotter";
@@ -7,6 +7,7 @@ import { Ladder } from "./Ladder";
 import { OrderEntry, type PickedPrice } from "./OrderEntry";
 import { SimControls } from "./SimControls";
 import { Tape } from "./Tape";
+import { orderContext } from "./order-validation";
 import type { TradingStore } from "./trading-store";
 
 // The chart library is most of the JavaScript: it loads after the screen is up.
@@ -32,33 +33,13 @@ export const TradingScreen = memo(function TradingScreen({ store, config, link, 
     () => state.openOrders.filter((order) => order.instrument === instrument),
     [state.openOrders, instrument],
   );
-  const account = state.account;
-  const lastTradePrice = book?.lastTradePrice ?? null;
-  const halted = book?.halted ?? false;
-  // Simulated time only matters to GTD expiries; a second's resolution keeps the form from re-rendering every frame.
-  const nowSecond = Math.floor(state.timeMs / 1000);
-  const context = useMemo(() => {
-    const working = (side: "buy" | "sell") =>
-      ordersHere.filter((order) => order.side === side).reduce((sum, order) => sum + order.leavesQty, 0);
-    return {
-      instrument,
-      config: instrumentConfig,
-      account: config.account,
-      referencePrice: lastTradePrice ?? instrumentConfig.reference_price,
-      position: account?.positions.find((entry) => entry.instrument === instrument)?.qty ?? 0,
-      workingBuy: working("buy"),
-      workingSell: working("sell"),
-      buyingPower: account?.buying_power ?? null,
-      nowMs: nowSecond * 1000,
-      halted,
-    };
-  }, [instrument, instrumentConfig, config.account, lastTradePrice, account, ordersHere, nowSecond, halted]);
-  // The order form reads the context when it sends, so a moving market does not re-render it.
-  const latestContext = useRef(context);
-  useEffect(() => {
-    latestContext.current = context;
-  }, [context]);
-  const orderContext = useCallback(() => latestContext.current, []);
+  // The order form and the amends read the market (reference price, position, buying power) when they send, so a
+  // moving market does not re-render them.
+  const contextFor = useCallback(
+    (index: number) => orderContext(store.snapshot.current(), config, index),
+    [store, config],
+  );
+  const orderContextHere = useCallback(() => contextFor(instrument), [contextFor, instrument]);
   const symbol = useCallback((index: number) => config.instruments[index]?.symbol ?? `#${index}`, [config]);
   const pickPrice = useCallback((price: number, side: "buy" | "sell") => setPicked({ price, side }), []);
 
@@ -80,8 +61,10 @@ export const TradingScreen = memo(function TradingScreen({ store, config, link, 
         ) : (
           <strong className="symbol">{instrumentConfig.symbol}</strong>
         )}
-        <span className="last" data-testid="last-price">
-          {book?.lastTradePrice != null ? (book.lastTradePrice / 10 ** decimals).toFixed(decimals) : "—"}
+        <span className="box-slot">
+          <span className="boxed last" data-testid="last-price">
+            {book?.lastTradePrice != null ? (book.lastTradePrice / 10 ** decimals).toFixed(decimals) : "—"}
+          </span>
         </span>
         {book?.halted && <span className="badge warn">halted</span>}
         <span className="muted">{config.scenario.replace("_", " ")}</span>
@@ -123,7 +106,7 @@ export const TradingScreen = memo(function TradingScreen({ store, config, link, 
       />
       <Tape trades={state.tape} decimals={decimals} />
       <OrderEntry
-        context={orderContext}
+        context={orderContextHere}
         decimals={decimals}
         gate={link.gate}
         picked={picked}
@@ -136,6 +119,7 @@ export const TradingScreen = memo(function TradingScreen({ store, config, link, 
         account={state.account}
         link={link}
         actions={actions}
+        contextFor={contextFor}
         decimals={decimals}
         symbol={symbol}
       />

@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { standardConfig } from "@/lib/sim-config";
-import { priceBand, validateOrder, type OrderContext, type OrderForm } from "./order-validation";
+import { rowFromEntry, type OrderRow } from "./blotter";
+import {
+  orderContext,
+  priceBand,
+  validateAmend,
+  validateOrder,
+  type OrderContext,
+  type OrderForm,
+} from "./order-validation";
+import type { TradingSnapshot } from "./trading-store";
 
 const config = standardConfig("calm");
 const context: OrderContext = {
@@ -93,5 +102,94 @@ describe("validateOrder", () => {
 
   it("refuses everything while the instrument is halted", () => {
     expect(errorsOf({}, { halted: true }).form).toMatch(/halted/);
+  });
+});
+
+/** A working buy of 100 at 100.00 (tick 5, lot 10), 40 filled. */
+function working(overrides: Partial<OrderRow> = {}): OrderRow {
+  const row = rowFromEntry({
+    instrument: 0,
+    client_order_id: "w-1",
+    side: "buy",
+    qty: 100,
+    order_type: { type: "limit", price: 10_000 },
+    tif: { type: "gtc" },
+    display_qty: null,
+    post_only: false,
+    stp: "cancel_newest",
+  });
+  return { ...row, orderId: 7, cumQty: 40, leavesQty: 60, ...overrides };
+}
+
+function amendError(typed: { qty?: string; price?: string }, row = working(), overrides: Partial<OrderContext> = {}) {
+  const result = validateAmend(row, { qty: "", price: "", ...typed }, { ...context, workingBuy: 60, ...overrides });
+  return result.ok ? null : result.error;
+}
+
+describe("validateAmend", () => {
+  it("sends only what changes: the new total quantity, the new price, or both", () => {
+    const amend = (typed: { qty: string; price: string }) => validateAmend(working(), typed, context);
+    expect(amend({ qty: "80", price: "100.00" })).toEqual({ ok: true, qty: 80, price: null });
+    expect(amend({ qty: "", price: "99.95" })).toEqual({ ok: true, qty: null, price: 9_995 });
+    expect(amend({ qty: "120", price: "100.05" })).toEqual({ ok: true, qty: 120, price: 10_005 });
+    expect(amend({ qty: "100", price: "100.00" })).toEqual({ ok: false, error: "Change the quantity or the price." });
+  });
+
+  it("refuses what the engine would: the filled part, tick, lot, band, halts", () => {
+    expect(amendError({ qty: "40" })).toMatch(/above what has already filled \(40\)/);
+    expect(amendError({ qty: "1.5" })).toMatch(/whole quantity/);
+    expect(amendError({ qty: "85" })).toMatch(/lot size \(10\)/);
+    expect(amendError({ price: "100.02" })).toMatch(/tick size/);
+    expect(amendError({ price: "120.00" })).toMatch(/price band/);
+    expect(amendError({ qty: "90" }, working(), { halted: true })).toMatch(/halted/);
+  });
+
+  it("checks the risk limits on the new total and on what it adds", () => {
+    expect(amendError({ qty: "10010" })).toMatch(/At most 10000/);
+    // 20,000 at the position limit: the 60 working already count, the 20 added do not fit.
+    expect(amendError({ qty: "120" }, working(), { position: 19_930 })).toMatch(/position past its limit/);
+    // Shrinking adds nothing, so it passes even at the limit.
+    expect(amendError({ qty: "60" }, working(), { position: 19_940 })).toBeNull();
+    // Adding 20 at 100.00 costs 2,000.00 of buying power.
+    expect(amendError({ qty: "120" }, working(), { buyingPower: 199_999 })).toMatch(/buying power/);
+    expect(amendError({ qty: "120" }, working(), { buyingPower: 200_000 })).toBeNull();
+  });
+
+  it("leaves the price of an order without one alone", () => {
+    const stop = working({ price: null, orderType: { type: "stop_market", stop_price: 10_100 } });
+    expect(validateAmend(stop, { qty: "90", price: "99.00" }, context)).toEqual({ ok: true, qty: 90, price: null });
+  });
+});
+
+describe("orderContext", () => {
+  it("reads the instrument's last trade, halt, position and working quantities from the screen's state", () => {
+    const state = {
+      timeMs: 12_345,
+      books: [{ bids: [], asks: [], lastTradePrice: 10_050, halted: true, resumesAtMs: null }],
+      openOrders: [
+        working(),
+        working({ key: "w-2", side: "sell", leavesQty: 30 }),
+        working({ key: "w-3", instrument: 1 }),
+      ],
+      account: {
+        participant: 1,
+        cash: 0,
+        equity: 0,
+        buying_power: 5_000,
+        realized_pnl: 0,
+        unrealized_pnl: 0,
+        fees_paid: 0,
+        positions: [{ instrument: 0, qty: -7, avg_price: 0, mark_price: 0, realized_pnl: 0, unrealized_pnl: 0 }],
+      },
+    } as unknown as TradingSnapshot;
+    expect(orderContext(state, config, 0)).toMatchObject({
+      referencePrice: 10_050,
+      halted: true,
+      position: -7,
+      workingBuy: 60,
+      workingSell: 30,
+      buyingPower: 5_000,
+      nowMs: 12_345,
+    });
   });
 });

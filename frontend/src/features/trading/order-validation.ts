@@ -1,5 +1,16 @@
 import { parsePrice } from "@/lib/format";
-import type { AccountConfig, InstrumentConfig, OrderEntry, OrderType, Side, StpMode, TimeInForce } from "@/protocol";
+import type {
+  AccountConfig,
+  InstrumentConfig,
+  OrderEntry,
+  OrderType,
+  Side,
+  SimConfig,
+  StpMode,
+  TimeInForce,
+} from "@/protocol";
+import type { OrderRow } from "./blotter";
+import type { TradingSnapshot } from "./trading-store";
 
 /** The order types and times in force the engine supports (OrderType and TimeInForce in command.rs). */
 export const ORDER_TYPES = ["limit", "market", "stop_market", "stop_limit"] as const;
@@ -34,6 +45,31 @@ export interface OrderContext {
   buyingPower: number | null;
   nowMs: number;
   halted: boolean;
+}
+
+/** What the checks of an order in `instrument` need, from the screen's latest state (read when the order is sent). */
+export function orderContext(state: TradingSnapshot, config: SimConfig, instrument: number): OrderContext {
+  const instrumentConfig = config.instruments[instrument] ?? config.instruments[0]!;
+  const book = state.books[instrument];
+  let workingBuy = 0;
+  let workingSell = 0;
+  for (const order of state.openOrders) {
+    if (order.instrument !== instrument) continue;
+    if (order.side === "buy") workingBuy += order.leavesQty;
+    else workingSell += order.leavesQty;
+  }
+  return {
+    instrument,
+    config: instrumentConfig,
+    account: config.account,
+    referencePrice: book?.lastTradePrice ?? instrumentConfig.reference_price,
+    position: state.account?.positions.find((entry) => entry.instrument === instrument)?.qty ?? 0,
+    workingBuy,
+    workingSell,
+    buyingPower: state.account?.buying_power ?? null,
+    nowMs: state.timeMs,
+    halted: book?.halted ?? false,
+  };
 }
 
 export type FieldErrors = Partial<
@@ -155,6 +191,68 @@ export function validateOrder(form: OrderForm, context: OrderContext, clientOrde
       stp: form.stp,
     },
   };
+}
+
+export type AmendValidation = { ok: true; qty: number | null; price: number | null } | { ok: false; error: string };
+
+/**
+ * Checks an amend of a working order as the engine will (its amend checks: a change, a total quantity above what
+ * has filled, tick, lot, band, then the risk limits on the new total and on what it adds). `qty` is the new total
+ * quantity and `price` the new limit price as typed; an empty field keeps what the order has. Only what changes
+ * is sent.
+ */
+export function validateAmend(
+  row: OrderRow,
+  typed: { qty: string; price: string },
+  context: OrderContext,
+): AmendValidation {
+  const { config, account } = context;
+  const decimals = config.price_decimals;
+  let qty = row.qty;
+  if (typed.qty.trim() !== "") {
+    const parsed = parseQty(typed.qty);
+    if (parsed === null || parsed === 0) return { ok: false, error: "Enter a whole quantity above 0." };
+    qty = parsed;
+  }
+  let price = row.price;
+  if (typed.price.trim() !== "" && row.price !== null) {
+    const parsed = parsePrice(typed.price, decimals);
+    if (parsed === null || parsed <= 0) return { ok: false, error: `Enter a price with at most ${decimals} decimals.` };
+    price = parsed;
+  }
+  const newQty = qty !== row.qty ? qty : null;
+  const newPrice = price !== row.price ? price : null;
+  if (newQty === null && newPrice === null) return { ok: false, error: "Change the quantity or the price." };
+  if (qty <= row.cumQty)
+    return { ok: false, error: `The new quantity must stay above what has already filled (${row.cumQty}).` };
+  if (context.halted) return { ok: false, error: "Trading is halted in this instrument; wait for it to resume." };
+  if (newPrice !== null && newPrice % config.tick_size !== 0)
+    return {
+      ok: false,
+      error: `The price must be a multiple of the tick size (${config.tick_size / 10 ** decimals}).`,
+    };
+  if (qty % config.lot_size !== 0)
+    return { ok: false, error: `The quantity must be a multiple of the lot size (${config.lot_size}).` };
+  const band = priceBand(context);
+  if (newPrice !== null && (newPrice < band.low || newPrice > band.high))
+    return {
+      ok: false,
+      error: `Outside the price band (${band.low / 10 ** decimals}–${band.high / 10 ** decimals}).`,
+    };
+  if (qty > account.max_order_qty) return { ok: false, error: `At most ${account.max_order_qty} per order.` };
+  const riskPrice = price ?? (row.side === "buy" ? band.high : band.low);
+  if (riskPrice * qty > account.max_notional)
+    return { ok: false, error: "The order's value is above your maximum order notional." };
+  const leaves = qty - row.cumQty;
+  const added = Math.max(0, leaves - row.leavesQty);
+  const directional = row.side === "buy" ? context.position : -context.position;
+  const working = row.side === "buy" ? context.workingBuy : context.workingSell;
+  if (added > 0 && directional + working + added > account.max_position)
+    return { ok: false, error: "Filling this order could take your position past its limit." };
+  const addedNotional = riskPrice * leaves - (row.price ?? riskPrice) * row.leavesQty;
+  if (addedNotional > 0 && context.buyingPower !== null && addedNotional > context.buyingPower)
+    return { ok: false, error: "Not enough buying power; reduce the size or close positions." };
+  return { ok: true, qty: newQty, price: newPrice };
 }
 
 function orderType(type: OrderForm["type"], price: number | null, stopPrice: number | null): OrderType {
