@@ -3,10 +3,9 @@ import { formatPrice } from "@/lib/format";
 import { useThrottled } from "@/lib/use-throttled";
 import type { Side } from "@/protocol";
 import type { OrderRow } from "./blotter";
-import { fitCanvas, useInnerSize } from "./canvas";
+import { painterFor, useInnerSize } from "./canvas";
 import {
   centredScrollTop,
-  drawLadder,
   ladderModel,
   mineText,
   ROW_HEIGHT,
@@ -54,9 +53,8 @@ export const Ladder = memo(function Ladder({ book, orders, tick, decimals, onPic
 
   useLayoutEffect(() => {
     const target = canvas.current;
-    if (!target || width === 0 || height === 0) return;
-    const context = fitCanvas(target, width, height);
-    if (context) drawLadder(context, model, { scrollTop, width, height }, decimals);
+    if (target && width > 0 && height > 0)
+      painterFor(target)({ kind: "ladder", model, scrollTop, decimals }, width, height);
   }, [model, scrollTop, width, height, decimals]);
 
   const shown = useThrottled(model, ACCESSIBLE_EVERY_MS);

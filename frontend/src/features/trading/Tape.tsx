@@ -2,8 +2,7 @@ import { memo, useLayoutEffect, useMemo, useRef } from "react";
 import { DataTable, type Column } from "@/lib/DataTable";
 import { formatPrice, formatSimTime } from "@/lib/format";
 import { useThrottled } from "@/lib/use-throttled";
-import { fitCanvas, useInnerSize } from "./canvas";
-import { drawTape } from "./tape-drawing";
+import { painterFor, useInnerSize } from "./canvas";
 import type { TapeTrade } from "./trading-store";
 
 /** How often the accessible table takes the new trades (the canvas draws every frame). */
@@ -17,9 +16,7 @@ export const Tape = memo(function Tape({ trades, decimals }: { trades: TapeTrade
 
   useLayoutEffect(() => {
     const target = canvas.current;
-    if (!target || width === 0 || height === 0) return;
-    const context = fitCanvas(target, width, height);
-    if (context) drawTape(context, trades, { width, height }, decimals);
+    if (target && width > 0 && height > 0) painterFor(target)({ kind: "tape", trades, decimals }, width, height);
   }, [trades, width, height, decimals]);
 
   const shown = useThrottled(trades, ACCESSIBLE_EVERY_MS);

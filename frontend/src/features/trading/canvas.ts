@@ -1,41 +1,60 @@
 import { useEffect, useState, type RefObject } from "react";
+import type { ToCanvasWorker } from "./canvas-worker";
+import { paint, type Bitmap, type CanvasSize, type DrawJob } from "./draw-job";
 
-/** The part of a 2D canvas context the screen's drawings use, so tests can record what they draw. */
-export type Canvas2D = Pick<
-  CanvasRenderingContext2D,
-  "clearRect" | "fillRect" | "fillText" | "fillStyle" | "font" | "textAlign" | "textBaseline"
->;
+/** Draws jobs on one canvas element: in the canvas worker when the canvas could be handed to it, else here. */
+export type Painter = (job: DrawJob, width: number, height: number) => void;
 
-/** The stylesheet's colours (styles.css :root), for what is drawn on canvases. */
-export const PALETTE = {
-  text: "#d6dde6",
-  muted: "#7d8794",
-  up: "#26a69a",
-  down: "#ef5350",
-  warn: "#e3b341",
-  bidBar: "rgb(38 166 154 / 22%)",
-  askBar: "rgb(239 83 80 / 22%)",
-  lastTrade: "#243042",
-  mono: 'ui-monospace, "SFMono-Regular", "Menlo", "Consolas", monospace',
-} as const;
+interface WorkerLike {
+  postMessage(message: ToCanvasWorker, transfer?: Transferable[]): void;
+}
 
-/**
- * Sizes a canvas's bitmap to its CSS size times the device pixel ratio (only when that changed: resizing clears
- * it) and returns its context scaled to CSS pixels.
- */
-export function fitCanvas(canvas: HTMLCanvasElement, width: number, height: number): CanvasRenderingContext2D | null {
-  const ratio = window.devicePixelRatio || 1;
-  const pixelsWide = Math.max(1, Math.round(width * ratio));
-  const pixelsHigh = Math.max(1, Math.round(height * ratio));
-  if (canvas.width !== pixelsWide || canvas.height !== pixelsHigh) {
-    canvas.width = pixelsWide;
-    canvas.height = pixelsHigh;
-    canvas.style.width = `${width}px`;
-    canvas.style.height = `${height}px`;
+let canvasWorker: WorkerLike | null | undefined;
+let nextCanvasId = 1;
+/** One painter per element: a canvas can be handed to a worker only once (and effects may run twice). */
+const painters = new WeakMap<HTMLCanvasElement, Painter>();
+
+function sharedWorker(): WorkerLike | null {
+  if (canvasWorker === undefined) {
+    try {
+      canvasWorker =
+        typeof Worker === "function"
+          ? new Worker(new URL("./canvas.worker.ts", import.meta.url), { type: "module", name: "canvas" })
+          : null;
+    } catch {
+      canvasWorker = null;
+    }
   }
-  const context = canvas.getContext("2d");
-  context?.setTransform(ratio, 0, 0, ratio, 0, 0);
-  return context;
+  return canvasWorker;
+}
+
+/** The painter of a canvas element; its CSS size follows each job's size. */
+export function painterFor(canvas: HTMLCanvasElement): Painter {
+  const known = painters.get(canvas);
+  if (known) return known;
+  const worker = "transferControlToOffscreen" in canvas ? sharedWorker() : null;
+  let draw: (job: DrawJob, size: CanvasSize) => void;
+  if (worker) {
+    const id = nextCanvasId++;
+    const offscreen = canvas.transferControlToOffscreen();
+    worker.postMessage({ op: "attach", id, canvas: offscreen as unknown as Bitmap }, [offscreen]);
+    draw = (job, size) => worker.postMessage({ op: "draw", id, job, size });
+  } else {
+    draw = (job, size) => paint(canvas as unknown as Bitmap, job, size);
+  }
+  let shownWidth = -1;
+  let shownHeight = -1;
+  const painter: Painter = (job, width, height) => {
+    if (width !== shownWidth || height !== shownHeight) {
+      canvas.style.width = `${width}px`;
+      canvas.style.height = `${height}px`;
+      shownWidth = width;
+      shownHeight = height;
+    }
+    draw(job, { width, height, ratio: window.devicePixelRatio || 1 });
+  };
+  painters.set(canvas, painter);
+  return painter;
 }
 
 /** An element's inner size (without its scrollbar), kept up to date by a ResizeObserver. */

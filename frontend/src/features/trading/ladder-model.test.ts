@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { rowFromEntry, type OrderRow } from "./blotter";
-import { PALETTE } from "./canvas";
+import { PALETTE } from "./palette";
 import { centredScrollTop, drawLadder, ladderModel, priceAt, ROW_HEIGHT, rowsInView } from "./ladder-model";
 import { RecordingCanvas } from "./recording-canvas";
 import type { BookView } from "./trading-store";

@@ -1,6 +1,6 @@
 import { formatPrice } from "@/lib/format";
 import type { OrderRow } from "./blotter";
-import { PALETTE, type Canvas2D } from "./canvas";
+import { PALETTE, type Canvas2D } from "./palette";
 import type { BookView } from "./trading-store";
 
 export const ROW_HEIGHT = 18;

@@ -1,4 +1,4 @@
-import type { Canvas2D } from "./canvas";
+import type { Canvas2D } from "./palette";
 
 /** A canvas context that records the text it is asked to draw, with the style it was drawn in (for tests). */
 export class RecordingCanvas implements Canvas2D {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PALETTE } from "./canvas";
+import { PALETTE } from "./palette";
 import { RecordingCanvas } from "./recording-canvas";
 import { drawTape, TAPE_ROW_HEIGHT } from "./tape-drawing";
 import type { TapeTrade } from "./trading-store";

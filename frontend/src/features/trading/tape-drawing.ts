@@ -1,5 +1,5 @@
 import { formatPrice, formatSimTime } from "@/lib/format";
-import { PALETTE, type Canvas2D } from "./canvas";
+import { PALETTE, type Canvas2D } from "./palette";
 import type { TapeTrade } from "./trading-store";
 
 export const TAPE_ROW_HEIGHT = 18;
