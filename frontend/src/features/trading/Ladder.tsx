@@ -3,7 +3,7 @@ import { formatPrice } from "@/lib/format";
 import { useThrottled } from "@/lib/use-throttled";
 import type { Side } from "@/protocol";
 import type { OrderRow } from "./blotter";
-import { painterFor, useInnerSize } from "./canvas";
+import { painterFor, useCanvasRelease, useInnerSize } from "./canvas";
 import {
   centredScrollTop,
   ladderModel,
@@ -36,6 +36,7 @@ interface Props {
 export const Ladder = memo(function Ladder({ book, orders, tick, decimals, onPickPrice }: Props) {
   const viewport = useRef<HTMLDivElement>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
+  useCanvasRelease(canvas);
   const [scrolledTo, setScrolledTo] = useState(0);
   const [follow, setFollow] = useState(true);
   const { width, height } = useInnerSize(viewport);

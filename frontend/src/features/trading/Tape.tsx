@@ -2,7 +2,7 @@ import { memo, useLayoutEffect, useMemo, useRef } from "react";
 import { DataTable, type Column } from "@/lib/DataTable";
 import { formatPrice, formatSimTime } from "@/lib/format";
 import { useThrottled } from "@/lib/use-throttled";
-import { painterFor, useInnerSize } from "./canvas";
+import { painterFor, useCanvasRelease, useInnerSize } from "./canvas";
 import type { TapeTrade } from "./trading-store";
 
 /** How often the accessible table takes the new trades (the canvas draws every frame). */
@@ -12,6 +12,7 @@ const ACCESSIBLE_EVERY_MS = 500;
 export const Tape = memo(function Tape({ trades, decimals }: { trades: TapeTrade[]; decimals: number }) {
   const body = useRef<HTMLDivElement>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
+  useCanvasRelease(canvas);
   const { width, height } = useInnerSize(body);
 
   useLayoutEffect(() => {

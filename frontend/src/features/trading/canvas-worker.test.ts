@@ -53,6 +53,29 @@ describe("the canvas worker", () => {
     expect(canvas.context.clears).toBe(1);
   });
 
+  it("forgets a canvas the page let go, with its pending job", () => {
+    const { post, frames } = worker();
+    const canvas = new FakeBitmap();
+    post({ op: "attach", id: 1, canvas });
+    post({
+      op: "draw",
+      id: 1,
+      job: { kind: "tape", trades: [trade(1)], decimals: 2 },
+      size: { width: 9, height: 9, ratio: 1 },
+    });
+    post({ op: "detach", id: 1 });
+    frames.shift()!();
+    expect(canvas.context.texts).toEqual([]);
+    post({
+      op: "draw",
+      id: 1,
+      job: { kind: "tape", trades: [trade(1)], decimals: 2 },
+      size: { width: 9, height: 9, ratio: 1 },
+    });
+    frames.shift()!();
+    expect(canvas.context.texts).toEqual([]);
+  });
+
   it("ignores jobs for a canvas it was never given", () => {
     const { post, frames } = worker();
     post({

@@ -1,8 +1,10 @@
 import { paint, type Bitmap, type CanvasSize, type DrawJob } from "./draw-job";
 
-/** What the page tells the canvas worker: a canvas handed over (once), then what to draw on it. */
+/** What the page tells the canvas worker: a canvas handed over (once), what to draw on it, and that it is gone. */
 export type ToCanvasWorker =
-  { op: "attach"; id: number; canvas: Bitmap } | { op: "draw"; id: number; job: DrawJob; size: CanvasSize };
+  | { op: "attach"; id: number; canvas: Bitmap }
+  | { op: "draw"; id: number; job: DrawJob; size: CanvasSize }
+  | { op: "detach"; id: number };
 
 export interface CanvasWorkerScope {
   onmessage: ((event: { data: ToCanvasWorker }) => void) | null;
@@ -28,6 +30,11 @@ export function serveCanvases(scope: CanvasWorkerScope, defer: (run: () => void)
   scope.onmessage = ({ data }) => {
     if (data.op === "attach") {
       canvases.set(data.id, data.canvas);
+      return;
+    }
+    if (data.op === "detach") {
+      canvases.delete(data.id);
+      pending.delete(data.id);
       return;
     }
     pending.set(data.id, { job: data.job, size: data.size });

@@ -12,7 +12,7 @@ interface WorkerLike {
 let canvasWorker: WorkerLike | null | undefined;
 let nextCanvasId = 1;
 /** One painter per element: a canvas can be handed to a worker only once (and effects may run twice). */
-const painters = new WeakMap<HTMLCanvasElement, Painter>();
+const painters = new WeakMap<HTMLCanvasElement, { painter: Painter; release: () => void }>();
 
 function sharedWorker(): WorkerLike | null {
   if (canvasWorker === undefined) {
@@ -31,14 +31,16 @@ function sharedWorker(): WorkerLike | null {
 /** The painter of a canvas element; its CSS size follows each job's size. */
 export function painterFor(canvas: HTMLCanvasElement): Painter {
   const known = painters.get(canvas);
-  if (known) return known;
+  if (known) return known.painter;
   const worker = "transferControlToOffscreen" in canvas ? sharedWorker() : null;
   let draw: (job: DrawJob, size: CanvasSize) => void;
+  let release = () => {};
   if (worker) {
     const id = nextCanvasId++;
     const offscreen = canvas.transferControlToOffscreen();
     worker.postMessage({ op: "attach", id, canvas: offscreen as unknown as Bitmap }, [offscreen]);
     draw = (job, size) => worker.postMessage({ op: "draw", id, job, size });
+    release = () => worker.postMessage({ op: "detach", id });
   } else {
     draw = (job, size) => paint(canvas as unknown as Bitmap, job, size);
   }
@@ -53,8 +55,20 @@ export function painterFor(canvas: HTMLCanvasElement): Painter {
     }
     draw(job, { width, height, ratio: window.devicePixelRatio || 1 });
   };
-  painters.set(canvas, painter);
+  painters.set(canvas, { painter, release });
   return painter;
+}
+
+/** Lets the canvas worker drop a canvas once its element has left the page (not on StrictMode's trial unmount). */
+export function useCanvasRelease(canvas: RefObject<HTMLCanvasElement | null>): void {
+  useEffect(() => {
+    const element = canvas.current;
+    return () => {
+      if (!element || element.isConnected) return;
+      painters.get(element)?.release();
+      painters.delete(element);
+    };
+  }, [canvas]);
 }
 
 /** An element's inner size (without its scrollbar), kept up to date by a ResizeObserver. */
