@@ -34,8 +34,11 @@ pub struct HostConfig {
     pub simulator: SimulatorLimits,
     pub outbox: OutboxLimits,
     pub heartbeat: Heartbeat,
-    /// How long market data alone may wait to be sent with more.
+    /// How long market data alone may wait to be sent with more, on a direct connection.
     pub flush_interval: Duration,
+    /// The same for an API Gateway connection, where every frame is one PostToConnection request counted against
+    /// the account's request quota: longer, so that market data costs few requests.
+    pub gateway_flush_interval: Duration,
     pub snapshot_interval: Duration,
     /// Bearer credential of the internal API.
     pub service_token: String,
@@ -57,6 +60,7 @@ impl Default for HostConfig {
             outbox: OutboxLimits::default(),
             heartbeat: Heartbeat::default(),
             flush_interval: Duration::from_millis(25),
+            gateway_flush_interval: Duration::from_millis(200),
             snapshot_interval: Duration::from_secs(30),
             service_token: String::new(),
             ticket_secret: Vec::new(),

@@ -31,7 +31,12 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "TRADESIM_FLUSH_MS",
         "25",
-        "the least time between two frames that carry market data alone (the first goes at once)",
+        "the least time between two frames that carry market data alone (the first goes at once), direct connections",
+    ),
+    (
+        "TRADESIM_GATEWAY_FLUSH_MS",
+        "200",
+        "the same for API Gateway connections, where each frame is one PostToConnection request",
     ),
     ("TRADESIM_SNAPSHOT_SECS", "30", "snapshot interval per simulator"),
     ("TRADESIM_REPLAY_WINDOW", "8192", "events kept per simulator for resuming clients"),
@@ -129,6 +134,7 @@ impl Settings {
                 dead_after: env.millis("TRADESIM_DEAD_AFTER_MS", 12_000)?,
             },
             flush_interval: env.millis("TRADESIM_FLUSH_MS", 25)?,
+            gateway_flush_interval: env.millis("TRADESIM_GATEWAY_FLUSH_MS", 200)?,
             snapshot_interval: Duration::from_secs(env.parse("TRADESIM_SNAPSHOT_SECS", 30)?),
             service_token: env.required("TRADESIM_SERVICE_TOKEN")?,
             ticket_secret: env.required("TRADESIM_TICKET_SECRET")?.into_bytes(),
@@ -180,10 +186,23 @@ mod tests {
         let settings = settings(&REQUIRED).unwrap();
         assert_eq!(settings.bind, SocketAddr::from(([127, 0, 0, 1], 8090)));
         assert_eq!(settings.host.heartbeat, Heartbeat::default());
+        assert_eq!(settings.host.flush_interval, HostConfig::default().flush_interval);
+        assert_eq!(settings.host.gateway_flush_interval, HostConfig::default().gateway_flush_interval);
         assert!(settings.gateway_endpoint.is_none());
         assert_eq!(
             Settings::from_lookup(|_| None).unwrap_err(),
             SettingsError::Missing { variable: "TRADESIM_SERVICE_TOKEN" }
+        );
+    }
+
+    #[test]
+    fn api_gateway_connections_have_their_own_flush_interval() {
+        let mut pairs = REQUIRED.to_vec();
+        pairs.extend([("TRADESIM_FLUSH_MS", "10"), ("TRADESIM_GATEWAY_FLUSH_MS", "250")]);
+        let host = settings(&pairs).unwrap().host;
+        assert_eq!(
+            (host.flush_interval, host.gateway_flush_interval),
+            (Duration::from_millis(10), Duration::from_millis(250))
         );
     }
 

@@ -165,7 +165,7 @@ const PUSH_RETRY: RetryPolicy =
 /// Inbound frames reach the link through [`handle_frame`] from the internal endpoint.
 pub async fn drive_gateway<P: Pusher>(host: Host, link: Arc<Link>, pusher: Arc<P>) {
     host.metrics().connections.inc();
-    let flush = host.config().flush_interval;
+    let flush = host.config().gateway_flush_interval;
     let mut heartbeat = HeartbeatTimer::new();
     let mut ticker = tokio::time::interval(HeartbeatTimer::period(&link));
     ticker.tick().await;
