@@ -24,7 +24,7 @@ use report::RunResult;
 use stack::{LocalStack, StackConfig, StackError};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
@@ -55,6 +55,9 @@ pub struct Settings {
     pub host_capacity: Option<u32>,
     /// Sign-ups (argon2 hashes) at a time during the ramp.
     pub setup_concurrency: usize,
+    /// How long the ramp may take: a user not trading by then counts as failed to start (and the run goes on
+    /// without it), so that a slow ramp cannot outlast the access tokens or stall the run.
+    pub ramp_within: Duration,
     /// How long users may take to settle after the trading ends.
     pub settle_within: Duration,
     /// The run's directory (the private cluster, logs).
@@ -90,6 +93,7 @@ impl Default for Settings {
             hosts: 2,
             host_capacity: None,
             setup_concurrency: 8,
+            ramp_within: Duration::from_secs(600),
             settle_within: Duration::from_secs(120),
             dir: PathBuf::from(".tradesim/loadtest"),
             report: Some(PathBuf::from("docs/loadtest")),
@@ -111,6 +115,7 @@ impl Settings {
             match name.as_str() {
                 "--users" => settings.users = number(&value)? as usize,
                 "--duration" => settings.duration = Duration::from_secs(number(&value)?),
+                "--ramp-within" => settings.ramp_within = Duration::from_secs(number(&value)?),
                 "--chaos" => settings.chaos = Chaos::parse_list(&value)?,
                 "--order-every-ms" => settings.behaviour.order_every = Duration::from_millis(number(&value)?),
                 "--disrupt-every" => settings.behaviour.disrupt_every = Duration::from_secs(number(&value)?),
@@ -144,6 +149,7 @@ impl Settings {
             ("hosts at the start", self.hosts.to_string()),
             ("simulators per host", self.capacity().to_string()),
             ("sign-ups at a time during the ramp", self.setup_concurrency.to_string()),
+            ("the ramp may take", format!("{} s", self.ramp_within.as_secs())),
             ("simulator speed", "1x, calm scenario, one instrument".into()),
         ]
         .into_iter()
@@ -196,7 +202,9 @@ async fn drive(settings: &Settings, stack: &Arc<LocalStack>) -> Result<RunResult
         proxy: Arc::clone(&proxy),
         started,
         phase: phase_watch,
+        ramp_by: started + settings.ramp_within,
         live: AtomicUsize::new(0),
+        frames: AtomicU64::new(0),
         behaviour: settings.behaviour,
         settle_by: settle_by_watch,
     });
@@ -218,6 +226,7 @@ async fn drive(settings: &Settings, stack: &Arc<LocalStack>) -> Result<RunResult
         }
     }
     let steady = Instant::now();
+    let frames_at_steady = shared.frames.load(Ordering::Relaxed);
     let at = |instant: Instant| instant.duration_since(started).as_secs_f64();
     println!(
         "[{}] +{:.1} s {trading} users trading ({failed} failed to start); trading for {} s",
@@ -234,6 +243,7 @@ async fn drive(settings: &Settings, stack: &Arc<LocalStack>) -> Result<RunResult
         tokio::spawn(async move { chaos::run(&schedule, &stack, &proxy, &shared.live, trading, times).await })
     };
     tokio::time::sleep_until(trading_end).await;
+    let trading_frames = shared.frames.load(Ordering::Relaxed) - frames_at_steady;
     println!("[{}] +{:.1} s trading over; users settle", chaos::utc(SystemTime::now()), at(Instant::now()));
     let _ = settle_by.send(Some(settle_deadline));
     let _ = phase.send(Phase::Settling);
@@ -259,6 +269,7 @@ async fn drive(settings: &Settings, stack: &Arc<LocalStack>) -> Result<RunResult
         chaos,
         faults: proxy.counts(),
         sampled,
+        trading_frames,
         settings: settings.listed(),
         ..RunResult::default()
     };

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use tradesim_loadtest::{Settings, run};
 
 const HELP: &str = "tradesim-loadtest [--users N] [--duration SECONDS] [--chaos stall,postgres,gateway,kill|none]
-  [--order-every-ms MS] [--disrupt-every SECONDS] [--hosts N] [--dir DIR] [--report DIR|none]
+  [--order-every-ms MS] [--disrupt-every SECONDS] [--ramp-within SECONDS] [--hosts N] [--dir DIR] [--report DIR|none]
   [--dev-bin PATH] [--host-bin PATH] [--guest-wasm PATH]
-Defaults: 1000 users, 120 s, every chaos event, the report in docs/loadtest, tradesim-dev and tradesim-host
+Defaults: 1000 users, 120 s, a ramp of at most 600 s, every chaos event, the report in docs/loadtest, tradesim-dev and tradesim-host
 from beside this executable, the release engine module.";
 
 #[tokio::main]

@@ -37,6 +37,8 @@ pub struct RunResult {
     pub chaos: Vec<ChaosRecord>,
     pub faults: FaultCounts,
     pub frames: u64,
+    /// Frames received by all users while trading (from every user trading to the end of the trading time).
+    pub trading_frames: u64,
     pub sampled: Sampled,
     pub load_before: String,
     pub load_after: String,
@@ -72,20 +74,47 @@ impl RunResult {
         self.violations.reordered
     }
 
-    /// The samples taken outside every chaos event's window (from the event until every user was live again,
-    /// plus two seconds).
+    /// Each chaos event's window: from the event until every user was live again, plus two seconds.
+    fn chaos_windows(&self) -> Vec<(f64, f64)> {
+        self.chaos.iter().map(|c| (c.at, c.at + c.all_live_after.unwrap_or(self.trading_until - c.at) + 2.0)).collect()
+    }
+
+    /// The samples taken outside every chaos event's window.
     pub fn outside_chaos(&self, samples: &[Sample]) -> Vec<Sample> {
-        let windows: Vec<(f64, f64)> = self
-            .chaos
-            .iter()
-            .map(|c| (c.at, c.at + c.all_live_after.unwrap_or(self.trading_until - c.at) + 2.0))
-            .collect();
+        let windows = self.chaos_windows();
         samples.iter().filter(|s| !windows.iter().any(|(from, to)| *from <= s.at && s.at <= *to)).copied().collect()
+    }
+
+    /// The chaos event (its index) in whose window the user noticed the loss; `None` for a drop of its own.
+    pub fn chaos_of(&self, reconnect: &Reconnect) -> Option<usize> {
+        self.chaos_windows().iter().position(|(from, to)| *from <= reconnect.noticed_at && reconnect.noticed_at <= *to)
+    }
+
+    /// Reconnects from the users' own drops (cuts, reloads, closes and silences outside every chaos window), timed
+    /// from the loss: what the reconnect goal is about.
+    pub fn random_reconnects(&self) -> Vec<Sample> {
+        self.reconnects.iter().filter(|r| self.chaos_of(r).is_none()).map(|r| r.sample).collect()
+    }
+
+    /// The reconnects event `index` caused, timed from the event itself (a killed host, say, is noticed only
+    /// through the dead-link timeout), to the stream live again.
+    pub fn chaos_reconnects(&self, index: usize) -> Vec<Sample> {
+        let event_at = self.chaos[index].at;
+        self.reconnects
+            .iter()
+            .filter(|r| self.chaos_of(r) == Some(index))
+            .map(|r| Sample { at: r.sample.at, value: (r.sample.at - event_at) * 1000.0 + r.sample.value })
+            .collect()
+    }
+
+    /// Frames (PostToConnection calls) per user per second while every user traded.
+    pub fn frames_per_user_second(&self) -> f64 {
+        self.trading_frames as f64 / self.duration_s.max(1e-9) / self.ready.max(1) as f64
     }
 
     pub fn goals(&self) -> Vec<Goal> {
         let round_trip = Summary::of(&self.round_trips);
-        let reconnect = Summary::of(&self.reconnects.iter().map(|r| r.sample).collect::<Vec<_>>());
+        let reconnect = Summary::of(&self.random_reconnects());
         let survived = self.chaos.iter().filter(|c| c.survived()).count();
         vec![
             Goal {
@@ -139,8 +168,13 @@ impl RunResult {
             },
             Goal {
                 name: "reconnect p95",
-                target: "< 1 s",
-                measured: format!("{:.0} ms ({} reconnects)", reconnect.p95, reconnect.count),
+                target: "< 1 s (the users' own drops)",
+                measured: format!(
+                    "{:.0} ms ({} reconnects; {} more from chaos events, below)",
+                    reconnect.p95,
+                    reconnect.count,
+                    self.reconnects.len() - reconnect.count
+                ),
                 met: reconnect.p95 < 1000.0,
                 integrity: false,
             },
@@ -337,22 +371,30 @@ fn reconnect_section(
     result: &RunResult,
     events: &[(f64, String)],
 ) -> Result<(), ReportError> {
-    md.push_str("\n## Reconnect time\n\nFrom the moment a user lost its link (its own cut or reload, a close it saw, or silence past the dead-link timeout) to its stream live again (welcome received and the replay or snapshot applied).\n\n");
+    md.push_str("\n## Reconnect time\n\nFrom the moment a user lost its link (its own cut or reload, a close it saw, or for silence past the dead-link timeout the last frame it heard) to its stream live again (welcome received and the replay or snapshot applied: the first resumed frame). The goal is about the users' own drops, outside every chaos window; a loss noticed in a chaos event's window is the event's and is timed from the event (a killed host is noticed only through the 12 s dead-link timeout, by design).\n\n");
     md.push_str(SUMMARY_HEADER);
     let all: Vec<Sample> = result.reconnects.iter().map(|r| r.sample).collect();
-    md.push_str(&summary_row("every reconnect", &Summary::of(&all)));
+    md.push_str(&summary_row("every reconnect, from the loss", &Summary::of(&all)));
+    md.push_str(&summary_row("the users' own drops (the goal)", &Summary::of(&result.random_reconnects())));
     let mut by_trigger: BTreeMap<Trigger, Vec<Sample>> = BTreeMap::new();
-    for reconnect in &result.reconnects {
+    for reconnect in result.reconnects.iter().filter(|r| result.chaos_of(r).is_none()) {
         by_trigger.entry(reconnect.trigger).or_default().push(reconnect.sample);
     }
     for (trigger, samples) in &by_trigger {
-        md.push_str(&summary_row(trigger.name(), &Summary::of(samples)));
+        md.push_str(&summary_row(&format!("own drops: {}", trigger.name()), &Summary::of(samples)));
     }
-    md.push_str(&summary_row("outside chaos windows", &Summary::of(&result.outside_chaos(&all))));
-    let points: BTreeMap<String, Vec<(f64, f64)>> = by_trigger
-        .iter()
-        .map(|(trigger, samples)| (trigger.name().to_owned(), samples.iter().map(|s| (s.at, s.value)).collect()))
-        .collect();
+    for (index, event) in result.chaos.iter().enumerate() {
+        let caused = Summary::of(&result.chaos_reconnects(index));
+        md.push_str(&summary_row(&format!("caused by the {}, from the event", event.label), &caused));
+    }
+    let mut points: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    for reconnect in &result.reconnects {
+        let series = match result.chaos_of(reconnect) {
+            Some(index) => format!("chaos: {}", result.chaos[index].label),
+            None => reconnect.trigger.name().to_owned(),
+        };
+        points.entry(series).or_default().push((reconnect.sample.at, reconnect.sample.value));
+    }
     charts::histogram(
         &dir.join("reconnect_histogram.svg"),
         "Reconnect time: histogram",
@@ -367,12 +409,9 @@ fn reconnect_section(
 
 fn chaos_section(md: &mut String, result: &RunResult) {
     md.push_str("\n## Chaos\n\nEach event, when it happened, and how long until every user's stream was live again. \"Nothing acknowledged lost\" is the integrity table above: it covers every event.\n\n");
-    md.push_str("| at (s) | UTC | event | what happened | fewest users live | every user live again after | reconnects that began in its window | |\n|---|---|---|---|---|---|---|---|\n");
+    md.push_str("| at (s) | UTC | event | what happened | fewest users live | every user live again after | reconnects it caused, from the event | |\n|---|---|---|---|---|---|---|---|\n");
     for (i, event) in result.chaos.iter().enumerate() {
-        let until = result.chaos.get(i + 1).map_or(f64::MAX, |next| next.at);
-        let began: Vec<Sample> =
-            result.reconnects.iter().map(|r| r.sample).filter(|s| event.at <= s.at && s.at < until).collect();
-        let summary = Summary::of(&began);
+        let summary = Summary::of(&result.chaos_reconnects(i));
         let _ = writeln!(
             md,
             "| {:.1} | {} | {} | {} | {} | {} | {} (p50 {:.0} ms, max {:.0} ms) | {} |",
@@ -406,19 +445,40 @@ fn errors_section(md: &mut String, dir: &Path, result: &RunResult) -> Result<(),
 }
 
 fn resources_section(md: &mut String, dir: &Path, result: &RunResult) -> Result<(), ReportError> {
-    md.push_str("\n## CPU and memory per process\n\nSampled from `/proc/<pid>/stat` and `status` every second; CPU in percent of one core (the machine has 2). PostgreSQL is the server and all its backends together.\n\n| process | mean CPU % | max CPU % | max RSS MiB |\n|---|---|---|---|\n");
+    md.push_str("\n## CPU and memory per process\n\nSampled from `/proc/<pid>/stat` and `status` every second; CPU in percent of one core (the machine has 2). PostgreSQL is the server and all its backends together. \"While trading\" is from every user trading to the end of the trading time (chaos included).\n\n| process | mean CPU % | mean CPU % while trading | max CPU % | max RSS MiB |\n|---|---|---|---|---|\n");
     let mut cpu: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     let mut memory: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for sample in &result.sampled.processes {
         cpu.entry(sample.process.clone()).or_default().push((sample.at, sample.cpu_percent));
         memory.entry(sample.process.clone()).or_default().push((sample.at, sample.rss_mib));
     }
+    let mean = |points: &[(f64, f64)]| points.iter().map(|p| p.1).sum::<f64>() / points.len().max(1) as f64;
+    let trading = |points: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        points.iter().filter(|(at, _)| (result.steady_from..=result.trading_until).contains(at)).copied().collect()
+    };
+    // The push path: the hosts and the gateway, summed over the samples (one a second) while trading, so that a
+    // host killed or started meanwhile counts for the time it ran.
+    let mut push_path_cpu_s = 0.0;
     for (process, points) in &cpu {
-        let mean = points.iter().map(|p| p.1).sum::<f64>() / points.len().max(1) as f64;
+        let while_trading = trading(points);
+        if process.starts_with("host ") || process.starts_with("tradesim-dev") {
+            push_path_cpu_s += while_trading.iter().map(|p| p.1 / 100.0).sum::<f64>();
+        }
+        let while_trading = mean(&while_trading);
         let max = points.iter().map(|p| p.1).fold(0.0, f64::max);
         let rss = memory[process].iter().map(|p| p.1).fold(0.0, f64::max);
-        let _ = writeln!(md, "| {process} | {mean:.1} | {max:.1} | {rss:.0} |");
+        let _ = writeln!(md, "| {process} | {:.1} | {while_trading:.1} | {max:.1} | {rss:.0} |", mean(points));
     }
+    let frames_per_second = result.frames_per_user_second() * result.ready as f64;
+    let push_path_percent = push_path_cpu_s / result.duration_s.max(1e-9) * 100.0;
+    let _ = writeln!(
+        md,
+        "\nWhile trading: {:.2} frames per user per second ({frames_per_second:.0}/s in all, each one PostToConnection \
+         through the local gateway); the hosts and tradesim-dev together used {push_path_percent:.0}% of a core, \
+         {:.0} µs of CPU per frame (everything they do, divided by the frames).",
+        result.frames_per_user_second(),
+        push_path_percent / 100.0 * 1e6 / frames_per_second.max(1e-9),
+    );
     charts::lines(&dir.join("cpu.svg"), "CPU per process", "% of one core", &cpu)?;
     charts::lines(&dir.join("memory.svg"), "Resident memory per process", "MiB", &memory)?;
     let load = BTreeMap::from([("1-minute load average".to_owned(), result.sampled.load.clone())]);
@@ -447,6 +507,32 @@ mod tests {
         };
         let kept = result.outside_chaos(&[sample(9.0, 1.0), sample(12.0, 1.0), sample(15.5, 1.0), sample(60.0, 1.0)]);
         assert_eq!(kept.iter().map(|s| s.at).collect::<Vec<_>>(), vec![9.0, 15.5]);
+    }
+
+    #[test]
+    fn reconnects_noticed_in_a_chaos_window_are_the_events_and_timed_from_it() {
+        let reconnect = |lost_at: f64, noticed_at: f64, ms: f64, trigger| Reconnect {
+            sample: sample(lost_at, ms),
+            noticed_at,
+            trigger,
+        };
+        let result = RunResult {
+            trading_until: 100.0,
+            chaos: vec![ChaosRecord { at: 10.0, all_live_after: Some(14.0), ..record() }],
+            reconnects: vec![
+                reconnect(5.0, 5.0, 300.0, Trigger::Cut),
+                // A killed host: silence from just before the kill, noticed 12 s later.
+                reconnect(9.95, 21.95, 12_500.0, Trigger::DeadLink),
+                reconnect(30.0, 30.0, 400.0, Trigger::Reload),
+            ],
+            ..RunResult::default()
+        };
+        assert_eq!(result.random_reconnects().iter().map(|s| s.value).collect::<Vec<_>>(), vec![300.0, 400.0]);
+        let caused = result.chaos_reconnects(0);
+        assert_eq!(caused.len(), 1);
+        assert!((caused[0].value - 12_450.0).abs() < 1e-6, "{caused:?}");
+        let goal = result.goals().into_iter().find(|g| g.name == "reconnect p95").unwrap();
+        assert!(goal.met, "{goal:?}");
     }
 
     fn record() -> ChaosRecord {

@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -63,9 +63,13 @@ pub struct Shared {
     pub proxy: Arc<FaultProxy>,
     /// The run's time zero: samples are timed from it.
     pub started: Instant,
+    /// A user not trading by then gives up starting.
+    pub ramp_by: Instant,
     pub phase: watch::Receiver<Phase>,
     /// Users whose stream is live (welcomed and caught up) right now.
     pub live: AtomicUsize,
+    /// Frames received by every user so far (each one a PostToConnection of a host).
+    pub frames: AtomicU64,
     pub behaviour: Behaviour,
     /// Users give up settling at this moment.
     pub settle_by: watch::Receiver<Option<Instant>>,
@@ -104,8 +108,11 @@ impl Trigger {
 /// A drop and the return to a live stream.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Reconnect {
-    /// When the connection was lost (seconds since the start), and how long until live again (ms).
+    /// When the connection was lost (seconds since the start; for silence, the last frame heard), and how long
+    /// from then until live again (ms).
     pub sample: Sample,
+    /// When the user noticed the loss (seconds since the start): what places it in a chaos event's window.
+    pub noticed_at: f64,
     pub trigger: Trigger,
 }
 
@@ -206,7 +213,12 @@ pub fn address_of(index: usize) -> IpAddr {
 
 /// Why a connection ended.
 enum Ended {
-    Lost { trigger: Trigger, at: Instant },
+    /// `at` is when the link was lost (for silence, the last frame heard), `noticed` when the user saw it.
+    Lost {
+        trigger: Trigger,
+        at: Instant,
+        noticed: Instant,
+    },
     Settled,
 }
 
@@ -231,8 +243,8 @@ struct User {
     /// The least (arrival − simulated time) seen, in ms: the baseline market-data lag is measured against.
     least_offset: Option<f64>,
     next_order: u64,
-    /// The loss being recovered from, if any.
-    dropped: Option<(Instant, Trigger)>,
+    /// The loss being recovered from, if any: when it happened, when it was noticed, and why.
+    dropped: Option<(Instant, Instant, Trigger)>,
     final_view: Option<EngineView>,
 }
 
@@ -244,11 +256,13 @@ pub async fn run(
     ready: tokio::sync::mpsc::Sender<bool>,
 ) -> UserReport {
     let errors = Errors::default();
-    let started = {
+    let started = tokio::time::timeout_at(shared.ramp_by, async {
         // Sign-ups are argon2 hashes: a bounded number at a time, or the ramp starves everything else.
         let _permit = setups.acquire().await;
         set_up(index, &shared, &errors).await
-    };
+    })
+    .await
+    .unwrap_or_else(|_| Err("not trading before the ramp's limit".into()));
     let (auth, session, sim) = match started {
         Ok(started) => started,
         Err(error) => {
@@ -366,10 +380,10 @@ impl User {
                     self.report.settled = true;
                     return;
                 }
-                Ended::Lost { trigger, at } => {
+                Ended::Lost { trigger, at, noticed } => {
                     self.set_live(false);
                     if self.dropped.is_none() {
-                        self.dropped = Some((at, trigger));
+                        self.dropped = Some((at, noticed, trigger));
                     }
                 }
             }
@@ -431,7 +445,10 @@ impl User {
 
     /// One connection, from hello until it is lost or the user has settled on it.
     async fn converse(&mut self, socket: &mut Socket) -> Ended {
-        let lost = |trigger| Ended::Lost { trigger, at: Instant::now() };
+        let lost = |trigger| {
+            let now = Instant::now();
+            Ended::Lost { trigger, at: now, noticed: now }
+        };
         if self.hello(socket).await.is_err() {
             return lost(Trigger::Closed);
         }
@@ -460,7 +477,7 @@ impl User {
                 _ = tick.tick() => {
                     let now = Instant::now();
                     if now.duration_since(last_heard) > self.dead_after {
-                        return lost(Trigger::DeadLink);
+                        return Ended::Lost { trigger: Trigger::DeadLink, at: last_heard, noticed: now };
                     }
                     if now >= next_ping {
                         nonce += 1;
@@ -524,9 +541,10 @@ impl User {
     /// already answered is asked again, to check it gets the same outcome.
     async fn on_live(&mut self, socket: &mut Socket) -> Result<(), ()> {
         self.set_live(true);
-        if let Some((at, trigger)) = self.dropped.take() {
+        if let Some((at, noticed, trigger)) = self.dropped.take() {
             let ms = Instant::now().duration_since(at).as_secs_f64() * 1000.0;
-            self.report.reconnects.push(Reconnect { sample: Sample { at: self.shared.at(at), value: ms }, trigger });
+            let sample = Sample { at: self.shared.at(at), value: ms };
+            self.report.reconnects.push(Reconnect { sample, noticed_at: self.shared.at(noticed), trigger });
         }
         let mut again = self.ledger.due_for_retry(Instant::now(), Duration::ZERO);
         again.extend(self.ledger.decided());
@@ -591,6 +609,7 @@ impl User {
 
     fn parse(&mut self, text: &str) -> Option<ServerMessage> {
         self.report.frames += 1;
+        self.shared.frames.fetch_add(1, Ordering::Relaxed);
         let parsed = serde_json::from_str::<Envelope<ServerMessage>>(text).map(|envelope| envelope.message);
         if parsed.is_err() {
             self.count("bad_server_frame".into());

@@ -51,6 +51,7 @@ async fn a_handful_of_users_survive_a_gateway_restart_with_nothing_lost_or_dupli
     assert!(result.ledger.attempts > result.ledger.orders, "drops made the users retry: {:?}", result.ledger);
     assert!(!result.reconnects.is_empty() && !result.round_trips.is_empty() && !result.market_data_lag.is_empty());
     assert!(result.chaos[0].survived(), "{:?}", result.chaos);
+    assert!(result.trading_frames > 0, "frames are counted while trading");
     assert!(result.sampled.processes.iter().any(|s| s.process.starts_with("host ")), "the hosts were sampled");
     let report = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
     assert!(report.contains("gateway"), "{report}");
