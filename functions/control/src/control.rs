@@ -505,15 +505,12 @@ impl Control {
     /// Checks an access token and that its sign-in has not been revoked since it was issued.
     pub async fn authenticate(&self, access_token: &str) -> Result<AccessClaims, ControlError> {
         let claims = self.tokens.verify(access_token, self.now())?;
-        self.pool
-            .get()
-            .await?
-            .query_opt(
-                "SELECT 1 FROM refresh_families WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
-                &[&claims.sid.as_str(), &claims.sub.as_str()],
-            )
-            .await?
-            .ok_or(ControlError::InvalidToken)?;
+        let db = self.pool.get().await?;
+        // Every authenticated call asks this: prepared once per pooled connection, it is one round trip.
+        let live = db
+            .prepare_cached("SELECT 1 FROM refresh_families WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
+            .await?;
+        db.query_opt(&live, &[&claims.sid.as_str(), &claims.sub.as_str()]).await?.ok_or(ControlError::InvalidToken)?;
         Ok(claims)
     }
 
