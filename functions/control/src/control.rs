@@ -649,7 +649,7 @@ impl Control {
         let config = request.config.unwrap_or_default();
         config.validate().map_err(|e| ControlError::InvalidInput(format!("invalid simulator config: {e}")))?;
         let now = self.now();
-        let mut db = self.pool.get().await?;
+        let db = self.pool.get().await?;
         self.session_row(&db, claims, &request.session_id).await?.require_live(now)?;
         let host = self.services.placement.place(now).await?;
         let sim = new_sim_id();
@@ -665,6 +665,9 @@ impl Control {
             )
             .await?;
         let (mut simulator, _) = read_simulator(&row)?;
+        // Not held across the host's create call, which takes seconds on a loaded host: a burst of starts would hold
+        // the whole pool and refuse every other call (seen in the 1,000-user load run).
+        drop(db);
         let create = CreateSimulator {
             id: sim.clone(),
             owner: claims.sub.clone(),
@@ -675,6 +678,7 @@ impl Control {
         match self.services.hosts.create(&host, &create).await {
             Ok(_) => {
                 // One commit for both: the start is on the user's critical path to the first quote.
+                let mut db = self.pool.get().await?;
                 let started = db.transaction().await?;
                 started.execute("UPDATE user_simulators SET state = 'running' WHERE id = $1", &[&sim.as_str()]).await?;
                 let event = AuditEvent::SimulatorStarted { user: claims.sub.clone(), session: request.session_id, sim };
@@ -685,11 +689,13 @@ impl Control {
             }
             // The host may or may not have created it; kept as failed for the manager to reconcile.
             Err(error @ ControlError::HostUnavailable(_)) => {
+                let db = self.pool.get().await?;
                 db.execute("UPDATE user_simulators SET state = 'failed' WHERE id = $1", &[&sim.as_str()]).await?;
                 Err(error)
             }
             // Refused: nothing exists on the host, so nothing is kept.
             Err(error) => {
+                let db = self.pool.get().await?;
                 db.execute("DELETE FROM user_simulators WHERE id = $1", &[&sim.as_str()]).await?;
                 Err(error)
             }

@@ -4,7 +4,9 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 use support::{ACCESS, IDLE, LIFETIME, LOGIN_BURST, PASSWORD, Stack};
 use tradesim_control::domain::FamilyId;
 
@@ -141,6 +143,36 @@ async fn keep_alive_extends_the_idle_deadline_up_to_the_absolute_lifetime() {
     assert_eq!((ended.body["state"].as_str(), ended.body["end_reason"].as_str()), (Some("ended"), Some("ended")));
     let again = stack.call("DELETE", &format!("/v1/sessions/{live}"), Some(&access), None).await;
     assert_eq!(again.body, ended.body);
+}
+
+/// Starts waiting on a slow host hold no database connection, so the rest of the API still answers (the pool has 4).
+#[tokio::test]
+async fn starts_waiting_on_a_slow_host_leave_the_pool_to_other_calls() {
+    let stack = Stack::start().await;
+    let mut starters = Vec::new();
+    for n in 0..4 {
+        let (access, _) = stack.user(&format!("starter{n}")).await;
+        let session = stack.session(&access).await;
+        starters.push((access, session));
+    }
+    let (other, _) = stack.user("bystander").await;
+    stack.host.create_ms.store(2_000, Ordering::SeqCst);
+    let stack = Arc::new(stack);
+    let starts: Vec<_> = starters
+        .into_iter()
+        .map(|(access, session)| {
+            let stack = Arc::clone(&stack);
+            tokio::spawn(async move { stack.simulator(&access, &session).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = Instant::now();
+    let listed = stack.call("GET", "/v1/sessions", Some(&other), None).await;
+    assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
+    assert!(asked.elapsed() < Duration::from_secs(1), "answered after {:?}", asked.elapsed());
+    for start in starts {
+        start.await.unwrap();
+    }
 }
 
 #[tokio::test]
@@ -427,10 +459,10 @@ async fn a_host_at_capacity_answers_503_and_leaves_no_simulator_behind() {
     let stack = Stack::start().await;
     let (access, _) = stack.user("kim").await;
     let session = stack.session(&access).await;
-    stack.host.full.store(true, std::sync::atomic::Ordering::SeqCst);
+    stack.host.full.store(true, Ordering::SeqCst);
     let refused = stack.call("POST", "/v1/simulators", Some(&access), Some(json!({ "session_id": session }))).await;
     assert_eq!((refused.status, refused.code()), (StatusCode::SERVICE_UNAVAILABLE, "no_capacity"));
     assert_eq!(stack.call("GET", "/v1/simulators", Some(&access), None).await.body, json!({ "simulators": [] }));
-    stack.host.full.store(false, std::sync::atomic::Ordering::SeqCst);
+    stack.host.full.store(false, Ordering::SeqCst);
     stack.simulator(&access, &session).await;
 }

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tradesim_control::limits::Rate;
@@ -34,6 +34,8 @@ pub struct FakeHost {
     pub stops: Mutex<Vec<String>>,
     /// Refuse creation with `503 at_capacity`.
     pub full: AtomicBool,
+    /// How long a creation takes, in milliseconds (a loaded host's).
+    pub create_ms: AtomicU64,
 }
 
 fn info(id: &str, owner: &str, state: &str) -> Value {
@@ -58,6 +60,7 @@ async fn fake_create(State(host): State<Arc<FakeHost>>, Json(body): Json<Value>)
     if host.full.load(Ordering::SeqCst) {
         return host_error(StatusCode::SERVICE_UNAVAILABLE, "at_capacity");
     }
+    tokio::time::sleep(Duration::from_millis(host.create_ms.load(Ordering::SeqCst))).await;
     let (id, owner) = (body["id"].as_str().unwrap().to_owned(), body["owner"].as_str().unwrap().to_owned());
     assert!(body["config"].is_object() && body["seed"].is_u64(), "create body as documented: {body}");
     host.simulators.lock().unwrap().insert(id.clone(), (owner.clone(), "running"));
