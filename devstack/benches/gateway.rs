@@ -73,32 +73,40 @@ fn report(label: &str, mut latencies: Vec<Duration>, elapsed: Duration) {
     );
 }
 
+/// Runs `client` for each keeper (its index, an HTTP client, the keeper) at once, and gathers their latencies.
+async fn on_each<F, C>(api: &Api, keepers: &[Keeper], client: C) -> Vec<Duration>
+where
+    C: Fn(usize, reqwest::Client, Keeper) -> F,
+    F: Future<Output = Vec<Duration>> + Send + 'static,
+{
+    let tasks: Vec<_> = keepers
+        .iter()
+        .enumerate()
+        .map(|(n, keeper)| tokio::spawn(client(n, api.http.clone(), keeper.clone())))
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    latencies
+}
+
 /// The most the stack serves: every client sends its next keep-alive as soon as the last one is answered. In such a
 /// closed loop the latency is only the clients' count over the throughput (Little's law), so it says nothing about
 /// the latency at a given rate.
 async fn keep_alive_saturated(api: &Api, keepers: &[Keeper]) {
     let started = Instant::now();
     let deadline = started + KEEP_ALIVE_FOR;
-    let tasks: Vec<_> = keepers
-        .iter()
-        .take(SATURATING_CLIENTS)
-        .map(|keeper| {
-            let (http, keeper) = (api.http.clone(), keeper.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                while Instant::now() < deadline {
-                    let sent = Instant::now();
-                    keep_alive_once(&http, &keeper).await;
-                    latencies.push(sent.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.unwrap());
-    }
+    let latencies = on_each(api, &keepers[..SATURATING_CLIENTS], move |_, http, keeper| async move {
+        let mut latencies = Vec::new();
+        while Instant::now() < deadline {
+            let sent = Instant::now();
+            keep_alive_once(&http, &keeper).await;
+            latencies.push(sent.elapsed());
+        }
+        latencies
+    })
+    .await;
     report(&format!("keep-alive, saturated ({SATURATING_CLIENTS} clients, closed loop)"), latencies, started.elapsed());
 }
 
@@ -115,29 +123,19 @@ async fn keep_alive_at_rate(
     let period = Duration::from_secs(1) * sessions / per_second;
     let per_session = (over.as_secs_f64() / period.as_secs_f64()) as u32;
     let started = tokio::time::Instant::now();
-    let tasks: Vec<_> = keepers
-        .iter()
-        .enumerate()
-        .map(|(n, keeper)| {
-            let (http, keeper) = (api.http.clone(), keeper.clone());
-            // Staggered, so that the sessions' requests spread evenly over each period.
-            let first = started + period * n as u32 / sessions;
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(per_session as usize);
-                for k in 0..per_session {
-                    let due = first + period * k;
-                    tokio::time::sleep_until(due).await;
-                    keep_alive_once(&http, &keeper).await;
-                    latencies.push(due.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.unwrap());
-    }
+    let latencies = on_each(api, keepers, move |n, http, keeper| async move {
+        // Staggered, so that the sessions' requests spread evenly over each period.
+        let first = started + period * n as u32 / sessions;
+        let mut latencies = Vec::with_capacity(per_session as usize);
+        for k in 0..per_session {
+            let due = first + period * k;
+            tokio::time::sleep_until(due).await;
+            keep_alive_once(&http, &keeper).await;
+            latencies.push(due.elapsed());
+        }
+        latencies
+    })
+    .await;
     (latencies, started.elapsed())
 }
 

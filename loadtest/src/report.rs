@@ -469,7 +469,7 @@ fn resources_section(md: &mut String, dir: &Path, result: &RunResult) -> Result<
         let rss = memory[process].iter().map(|p| p.1).fold(0.0, f64::max);
         let _ = writeln!(md, "| {process} | {:.1} | {while_trading:.1} | {max:.1} | {rss:.0} |", mean(points));
     }
-    let frames_per_second = result.frames_per_user_second() * result.ready as f64;
+    let frames_per_second = result.trading_frames as f64 / result.duration_s.max(1e-9);
     let push_path_percent = push_path_cpu_s / result.duration_s.max(1e-9) * 100.0;
     let _ = writeln!(
         md,

@@ -164,27 +164,37 @@ const LadderRow = memo(function LadderRow(props: RowProps) {
   return (
     <div className={`ladder-row${flags}`} style={{ top: index * ROW_HEIGHT }} data-price={price}>
       <MineCell side="buy" mine={mineBuy} />
-      <button
-        type="button"
-        className="qty bid"
-        aria-label={`Buy at ${priceText}${bid === undefined ? "" : `, bid ${bid}`}`}
-        onClick={() => onPickPrice(price, "buy")}
-      >
-        {bid ?? ""}
-      </button>
+      <QtyButton side="buy" price={price} priceText={priceText} qty={bid} onPickPrice={onPickPrice} />
       <span className="price">{priceText}</span>
-      <button
-        type="button"
-        className="qty ask"
-        aria-label={`Sell at ${priceText}${ask === undefined ? "" : `, ask ${ask}`}`}
-        onClick={() => onPickPrice(price, "sell")}
-      >
-        {ask ?? ""}
-      </button>
+      <QtyButton side="sell" price={price} priceText={priceText} qty={ask} onPickPrice={onPickPrice} />
       <MineCell side="sell" mine={mineSell} />
     </div>
   );
 }, sameRow);
+
+interface QtyButtonProps {
+  side: Side;
+  price: number;
+  priceText: string;
+  /** The book's quantity on this side at the price. */
+  qty: number | undefined;
+  onPickPrice: (price: number, side: Side) => void;
+}
+
+/** A side's quantity at a price; a click picks the price for an order on that side. */
+function QtyButton({ side, price, priceText, qty, onPickPrice }: QtyButtonProps) {
+  const [verb, quote] = side === "buy" ? ["Buy", "bid"] : ["Sell", "ask"];
+  return (
+    <button
+      type="button"
+      className={`qty ${quote}`}
+      aria-label={`${verb} at ${priceText}${qty === undefined ? "" : `, ${quote} ${qty}`}`}
+      onClick={() => onPickPrice(price, side)}
+    >
+      {qty ?? ""}
+    </button>
+  );
+}
 
 /** The user's own quantity at a price, and how much is ahead of it in the queue. */
 function MineCell({ side, mine }: { side: Side; mine: Mine | undefined }) {
