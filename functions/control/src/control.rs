@@ -305,6 +305,17 @@ fn read_simulator(row: &Row) -> Result<(Simulator, HostTarget), ControlError> {
     Ok((simulator, host))
 }
 
+/// Refuses an access token whose sign-in (refresh family) was revoked: logout and a reused refresh token end a
+/// sign-in at once, before its access tokens expire.
+async fn require_live_sign_in(db: &impl GenericClient, claims: &AccessClaims) -> Result<(), ControlError> {
+    // Nearly every authenticated call asks this: prepared once per pooled connection, it is one round trip.
+    let live = db
+        .prepare_cached("SELECT 1 FROM refresh_families WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
+        .await?;
+    db.query_opt(&live, &[&claims.sid.as_str(), &claims.sub.as_str()]).await?.ok_or(ControlError::InvalidToken)?;
+    Ok(())
+}
+
 impl Control {
     pub fn new(config: Config, pool: Pool, services: Services) -> Result<Self, ControlError> {
         let tokens = AccessTokens::new(&config.signing_seed, &config.issuer, &config.audience, config.access_lifetime)?;
@@ -505,12 +516,7 @@ impl Control {
     /// Checks an access token and that its sign-in has not been revoked since it was issued.
     pub async fn authenticate(&self, access_token: &str) -> Result<AccessClaims, ControlError> {
         let claims = self.tokens.verify(access_token, self.now())?;
-        let db = self.pool.get().await?;
-        // Every authenticated call asks this: prepared once per pooled connection, it is one round trip.
-        let live = db
-            .prepare_cached("SELECT 1 FROM refresh_families WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
-            .await?;
-        db.query_opt(&live, &[&claims.sid.as_str(), &claims.sub.as_str()]).await?.ok_or(ControlError::InvalidToken)?;
+        require_live_sign_in(&self.pool.get().await?, &claims).await?;
         Ok(claims)
     }
 
@@ -585,27 +591,48 @@ impl Control {
         SessionRow::read(&row, 0)
     }
 
-    /// Moves the idle deadline to now plus the idle timeout, never past the absolute deadline.
-    pub async fn keep_alive(&self, claims: &AccessClaims, session: &SessionId) -> Result<Session, ControlError> {
+    /// Moves the idle deadline to now plus the idle timeout, never past the absolute deadline. The most frequent
+    /// authenticated call, so it authenticates the caller itself ([`Control::authenticate`]'s checks, the sign-in's
+    /// revocation inside the update): one round trip instead of two.
+    /// `session` is checked after the token, as the other authenticated calls check their ids.
+    pub async fn keep_alive(&self, access_token: &str, session: &str) -> Result<Session, ControlError> {
         let now = self.now();
+        let claims = self.tokens.verify(access_token, now)?;
+        let session = &SessionId::parse(session)?;
         let db = self.pool.get().await?;
-        // One statement on the hot path, prepared once per pooled connection (not parsed and planned per call); only
-        // a refusal pays for a second query to say why.
+        // Prepared once per pooled connection (not parsed and planned per call); only a refusal pays for more
+        // queries to say why. Its commit does not wait for the WAL flush (`relaxed`, this transaction only): the
+        // flush was most of a keep-alive's cost, and a crash of the database can lose at most the last fraction of a
+        // second of keep-alives, which puts those sessions' idle deadlines back by one keep-alive interval; nothing
+        // else is at stake in this statement.
         let extend = db
             .prepare_cached(&format!(
-                "UPDATE sessions SET idle_deadline = LEAST($3, absolute_deadline)
+                "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))
+                 UPDATE sessions SET idle_deadline = LEAST($3, absolute_deadline)
+                 FROM relaxed
                  WHERE id = $1 AND user_id = $2 AND ended_at IS NULL
                    AND idle_deadline > $4 AND absolute_deadline > $4
+                   AND EXISTS (SELECT 1 FROM refresh_families WHERE id = $5 AND user_id = $2 AND revoked_at IS NULL)
                  RETURNING {SESSION_COLUMNS}"
             ))
             .await?;
         let updated = db
-            .query_opt(&extend, &[&session.as_str(), &claims.sub.as_str(), &(now + self.config.session_idle), &now])
+            .query_opt(
+                &extend,
+                &[
+                    &session.as_str(),
+                    &claims.sub.as_str(),
+                    &(now + self.config.session_idle),
+                    &now,
+                    &claims.sid.as_str(),
+                ],
+            )
             .await?;
         match updated {
             Some(row) => Ok(SessionRow::read(&row, 0)?.view(now)),
             None => {
-                let row = self.session_row(&db, claims, session).await?;
+                require_live_sign_in(&db, &claims).await?;
+                let row = self.session_row(&db, &claims, session).await?;
                 Err(row.require_live(now).err().unwrap_or(ControlError::SessionExpired))
             }
         }

@@ -12,8 +12,10 @@
 //!    successor; presenting a rotated one revokes its whole family, ends the family's sessions and tells the
 //!    [`SocketCloser`].
 //! 4. **A revoked sign-in is dead at once**: [`Control::authenticate`] refuses access tokens of a revoked family
-//!    even before they expire.
-//! 5. **Errors are typed.** Every failure is a [`ControlError`] with a stable code, a status and a message a person
+//!    even before they expire ([`Control::keep_alive`] makes the same check inside its update).
+//! 5. **Commits are durable**, except a keep-alive's: it alone does not wait for the WAL flush, since losing one to
+//!    a database crash only moves a session's idle deadline back by one keep-alive interval.
+//! 6. **Errors are typed.** Every failure is a [`ControlError`] with a stable code, a status and a message a person
 //!    can act on; internal detail is logged, not sent.
 
 pub mod audit;

@@ -14,7 +14,9 @@ use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 /// The longest an access token may live.
@@ -42,6 +44,7 @@ pub struct AccessTokens {
     issuer: String,
     audience: String,
     lifetime: Duration,
+    verified: VerifiedTokens,
 }
 
 impl fmt::Debug for AccessTokens {
@@ -69,6 +72,7 @@ impl AccessTokens {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             lifetime: lifetime.min(MAX_ACCESS_LIFETIME),
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -91,16 +95,52 @@ impl AccessTokens {
     }
 
     pub fn verify(&self, token: &str, now: SystemTime) -> Result<AccessClaims, ControlError> {
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map_err(|_| ControlError::InvalidToken)?
-            .claims;
-        if claims.typ != ACCESS_TYP {
-            return Err(ControlError::InvalidToken);
-        }
+        let claims = match self.verified.lookup(token) {
+            Some(claims) => claims,
+            None => {
+                let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+                    .map_err(|_| ControlError::InvalidToken)?
+                    .claims;
+                if claims.typ != ACCESS_TYP {
+                    return Err(ControlError::InvalidToken);
+                }
+                self.verified.keep(token, &claims, now);
+                claims
+            }
+        };
         if claims.exp <= unix_secs(now) {
             return Err(ControlError::TokenExpired);
         }
         Ok(claims)
+    }
+}
+
+/// The claims of tokens whose signature was checked, by token: a client sends the same token until it refreshes,
+/// and the signature check is most of the cost of an authenticated call's CPU. Keyed by the whole token, so a hit is
+/// exactly a token that verified before; expiry is still checked on every use. Bounded: when full, expired entries
+/// go, and if that frees nothing, all of them.
+#[derive(Debug, Default)]
+struct VerifiedTokens {
+    claims: Mutex<HashMap<String, AccessClaims>>,
+}
+
+impl VerifiedTokens {
+    const CAPACITY: usize = 16_384;
+
+    fn lookup(&self, token: &str) -> Option<AccessClaims> {
+        self.claims.lock().unwrap_or_else(PoisonError::into_inner).get(token).cloned()
+    }
+
+    fn keep(&self, token: &str, claims: &AccessClaims, now: SystemTime) {
+        let mut kept = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() >= Self::CAPACITY {
+            let now = unix_secs(now);
+            kept.retain(|_, claims| claims.exp > now);
+            if kept.len() >= Self::CAPACITY {
+                kept.clear();
+            }
+        }
+        kept.insert(token.to_owned(), claims.clone());
     }
 }
 
@@ -178,6 +218,51 @@ mod tests {
         .unwrap();
         assert_eq!(ours.verify(&refresh_typ, now), Err(ControlError::InvalidToken));
         assert_eq!(ours.verify("not.a.jwt", now), Err(ControlError::InvalidToken));
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_exactly_and_still_expires() {
+        let tokens = tokens(Duration::from_secs(60));
+        let (user, family) = ids();
+        let now = SystemTime::now();
+        let token = tokens.issue(&user, &family, now).unwrap();
+        assert!(tokens.verify(&token, now).is_ok());
+        assert_eq!(tokens.verified.claims.lock().unwrap().len(), 1);
+        // One character of the signature changed: not the remembered token, so checked, and refused.
+        let mut forged = token.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(tokens.verify(std::str::from_utf8(&forged).unwrap(), now), Err(ControlError::InvalidToken));
+        assert_eq!(tokens.verify(&token, now + Duration::from_secs(61)), Err(ControlError::TokenExpired));
+    }
+
+    #[test]
+    fn remembered_tokens_are_bounded_and_the_expired_go_first() {
+        let verified = VerifiedTokens::default();
+        let now = SystemTime::now();
+        let claims = |exp: u64| AccessClaims {
+            typ: ACCESS_TYP.into(),
+            iss: "tradesim".into(),
+            aud: "tradesim-api".into(),
+            sub: ids().0,
+            sid: ids().1,
+            iat: 0,
+            exp,
+        };
+        let live = unix_secs(now) + 60;
+        verified.keep("live", &claims(live), now);
+        for n in 1..VerifiedTokens::CAPACITY {
+            verified.keep(&format!("expired{n}"), &claims(unix_secs(now)), now);
+        }
+        verified.keep("new", &claims(live), now);
+        let kept = verified.claims.lock().unwrap();
+        assert_eq!(kept.len(), 2, "only the expired were dropped");
+        assert!(kept.contains_key("live") && kept.contains_key("new"));
+        drop(kept);
+        for n in 0..VerifiedTokens::CAPACITY {
+            verified.keep(&format!("live{n}"), &claims(live), now);
+        }
+        assert!(verified.claims.lock().unwrap().len() <= VerifiedTokens::CAPACITY);
     }
 
     #[test]

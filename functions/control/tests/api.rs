@@ -75,6 +75,63 @@ async fn logout_revokes_the_sign_in_and_ends_its_sessions() {
 }
 
 #[tokio::test]
+async fn a_keep_alive_s_relaxed_commit_stays_in_its_own_transaction() {
+    let stack = Stack::start().await;
+    let (access, _) = stack.user("kai").await;
+    let session = stack.session(&access).await;
+    for _ in 0..8 {
+        let kept = stack.call("POST", &format!("/v1/sessions/{session}/keep-alive"), Some(&access), None).await;
+        assert_eq!(kept.status, StatusCode::OK, "{:?}", kept.body);
+    }
+    // Every pooled connection (the pool has 4), so also the ones the keep-alives ran on: the next transaction on
+    // any of them commits durably again.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let connection = stack.pool.get().await.unwrap();
+        let setting: String = connection.query_one("SHOW synchronous_commit", &[]).await.unwrap().get(0);
+        assert_eq!(setting, "on");
+        held.push(connection);
+    }
+}
+
+#[tokio::test]
+async fn no_index_of_sessions_covers_the_idle_deadline_so_keep_alives_stay_hot_updates() {
+    let stack = Stack::start().await;
+    let db = stack.pool.get().await.unwrap();
+    // An index's definition names its keys, expressions and predicate: a change to any of those columns makes an
+    // update non-HOT (a new entry in every index of the table).
+    let rows = db
+        .query(
+            "SELECT indexrelid::regclass::text FROM pg_index
+             WHERE indrelid = 'sessions'::regclass AND pg_get_indexdef(indexrelid) LIKE '%idle_deadline%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let covering: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+    assert!(covering.is_empty(), "indexes on sessions.idle_deadline: {covering:?}");
+}
+
+#[tokio::test]
+async fn a_logged_out_access_token_cannot_keep_alive_a_session_of_another_sign_in() {
+    let stack = Stack::start().await;
+    let (access, _) = stack.user("bea").await;
+    let (other_access, _) = login(&stack, "bea").await;
+    let others = stack.session(&other_access).await;
+    let keep_alive = format!("/v1/sessions/{others}/keep-alive");
+    let before = stack.call("POST", &keep_alive, Some(&other_access), None).await.body["idle_deadline_ms"].clone();
+    assert_eq!(stack.call("POST", "/v1/auth/logout", Some(&access), None).await.status, StatusCode::NO_CONTENT);
+    stack.clock.advance(Duration::from_secs(1));
+    let refused = stack.call("POST", &keep_alive, Some(&access), None).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::UNAUTHORIZED, "invalid_token"));
+    let listed = stack.call("GET", "/v1/sessions", Some(&other_access), None).await;
+    assert_eq!(listed.body["sessions"][0]["idle_deadline_ms"], before, "the refused keep-alive changed nothing");
+    let kept = stack.call("POST", &keep_alive, Some(&other_access), None).await;
+    assert_eq!(kept.status, StatusCode::OK, "{:?}", kept.body);
+    assert!(kept.body["idle_deadline_ms"].as_u64() > before.as_u64());
+}
+
+#[tokio::test]
 async fn login_answers_alike_for_unknown_users_and_wrong_passwords() {
     let stack = Stack::start().await;
     stack.user("carol").await;
