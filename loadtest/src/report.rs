@@ -85,9 +85,17 @@ impl RunResult {
         samples.iter().filter(|s| !windows.iter().any(|(from, to)| *from <= s.at && s.at <= *to)).copied().collect()
     }
 
-    /// The chaos event (its index) in whose window the user noticed the loss; `None` for a drop of its own.
+    /// The chaos event (its index) in whose window the user noticed the loss; `None` for a drop of its own. A window
+    /// lasts until every user is live again, so one may still be open at the next event: the latest event begun
+    /// before the loss was noticed is its cause.
     pub fn chaos_of(&self, reconnect: &Reconnect) -> Option<usize> {
-        self.chaos_windows().iter().position(|(from, to)| *from <= reconnect.noticed_at && reconnect.noticed_at <= *to)
+        let noticed = reconnect.noticed_at;
+        self.chaos_windows()
+            .iter()
+            .enumerate()
+            .filter(|(_, (from, to))| *from <= noticed && noticed <= *to)
+            .max_by(|(_, (a, _)), (_, (b, _))| a.total_cmp(b))
+            .map(|(index, _)| index)
     }
 
     /// Reconnects from the users' own drops (cuts, reloads, closes and silences outside every chaos window), timed
@@ -533,6 +541,25 @@ mod tests {
         assert!((caused[0].value - 12_450.0).abs() < 1e-6, "{caused:?}");
         let goal = result.goals().into_iter().find(|g| g.name == "reconnect p95").unwrap();
         assert!(goal.met, "{goal:?}");
+    }
+
+    #[test]
+    fn a_loss_noticed_while_two_windows_are_open_belongs_to_the_later_event() {
+        let reconnect =
+            |noticed_at: f64| Reconnect { sample: sample(noticed_at, 500.0), noticed_at, trigger: Trigger::Cut };
+        let result = RunResult {
+            trading_until: 100.0,
+            // The first event's window never closed (not every user was live again before the run ended).
+            chaos: vec![
+                ChaosRecord { at: 10.0, all_live_after: None, ..record() },
+                ChaosRecord { at: 40.0, all_live_after: Some(5.0), ..record() },
+            ],
+            reconnects: vec![reconnect(20.0), reconnect(41.0), reconnect(60.0)],
+            ..RunResult::default()
+        };
+        let caused: Vec<_> = result.reconnects.iter().map(|r| result.chaos_of(r)).collect();
+        assert_eq!(caused, vec![Some(0), Some(1), Some(0)]);
+        assert_eq!(result.chaos_reconnects(1).iter().map(|s| s.value).collect::<Vec<_>>(), vec![1_500.0]);
     }
 
     fn record() -> ChaosRecord {

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig, ProfilingStrategy};
 
 /// How a [`Sandbox`] sizes and bounds its instances.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +48,9 @@ pub struct SandboxConfig {
     pub epoch_tick: Duration,
     /// Where the precompiled module is cached; `None` compiles in-process every time.
     pub cache_dir: Option<PathBuf>,
+    /// Write `/tmp/perf-<pid>.map`, so that `perf` names the guest's functions in JIT code. The default is on when
+    /// `TRADESIM_PERF_MAP=1`, so any binary's guest can be profiled without rebuilding it.
+    pub perf_map: bool,
 }
 
 impl Default for SandboxConfig {
@@ -58,6 +61,7 @@ impl Default for SandboxConfig {
             call_deadline: Duration::from_millis(100),
             epoch_tick: Duration::from_millis(1),
             cache_dir: None,
+            perf_map: std::env::var_os("TRADESIM_PERF_MAP").is_some_and(|v| v == "1"),
         }
     }
 }
@@ -180,6 +184,9 @@ fn engine_config(config: &SandboxConfig) -> Config {
         // The engine is deterministic natively and in wasm only if NaN bit patterns are too.
         .cranelift_nan_canonicalization(true)
         .epoch_interruption(true);
+    if config.perf_map {
+        engine.profiler(ProfilingStrategy::PerfMap);
+    }
     engine
 }
 
