@@ -593,8 +593,8 @@ impl Control {
 
     /// Moves the idle deadline to now plus the idle timeout, never past the absolute deadline. The most frequent
     /// authenticated call, so it authenticates the caller itself ([`Control::authenticate`]'s checks, the sign-in's
-    /// revocation inside the update): one round trip instead of two.
-    /// `session` is checked after the token, as the other authenticated calls check their ids.
+    /// revocation inside the update): one round trip instead of two. `session` is checked after the token, as the
+    /// other authenticated calls check their ids.
     pub async fn keep_alive(&self, access_token: &str, session: &str) -> Result<Session, ControlError> {
         let now = self.now();
         let claims = self.tokens.verify(access_token, now)?;
