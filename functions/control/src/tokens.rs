@@ -166,12 +166,18 @@ mod tests {
         (UserId::parse("u_1").unwrap(), FamilyId::parse("fam_1").unwrap())
     }
 
-    #[test]
-    fn a_token_verifies_until_it_expires() {
-        let tokens = tokens(Duration::from_secs(600));
+    /// Signer and verifier with `lifetime`, a token it issued now for [`ids`], and that now.
+    fn issued(lifetime: Duration) -> (AccessTokens, String, SystemTime) {
+        let tokens = tokens(lifetime);
         let (user, family) = ids();
         let now = SystemTime::now();
         let token = tokens.issue(&user, &family, now).unwrap();
+        (tokens, token, now)
+    }
+
+    #[test]
+    fn a_token_verifies_until_it_expires() {
+        let (tokens, token, now) = issued(Duration::from_secs(600));
         let claims = tokens.verify(&token, now).unwrap();
         assert_eq!((claims.sub, claims.sid), ids());
         assert_eq!(tokens.verify(&token, now + Duration::from_secs(601)), Err(ControlError::TokenExpired));
@@ -179,11 +185,8 @@ mod tests {
 
     #[test]
     fn lifetime_is_capped_at_fifteen_minutes() {
-        let tokens = tokens(Duration::from_secs(3600));
+        let (tokens, token, now) = issued(Duration::from_secs(3600));
         assert_eq!(tokens.lifetime(), MAX_ACCESS_LIFETIME);
-        let (user, family) = ids();
-        let now = SystemTime::now();
-        let token = tokens.issue(&user, &family, now).unwrap();
         assert_eq!(tokens.verify(&token, now + Duration::from_secs(15 * 60 + 1)), Err(ControlError::TokenExpired));
     }
 
@@ -222,10 +225,7 @@ mod tests {
 
     #[test]
     fn a_verified_token_is_remembered_exactly_and_still_expires() {
-        let tokens = tokens(Duration::from_secs(60));
-        let (user, family) = ids();
-        let now = SystemTime::now();
-        let token = tokens.issue(&user, &family, now).unwrap();
+        let (tokens, token, now) = issued(Duration::from_secs(60));
         assert!(tokens.verify(&token, now).is_ok());
         assert_eq!(tokens.verified.claims.lock().unwrap().len(), 1);
         // One character of the signature changed: not the remembered token, so checked, and refused.
