@@ -14,6 +14,9 @@ pub const REGION: &str = "eu-west-1";
 /// moto's default account id, as it appears in ARNs.
 pub const ACCOUNT: &str = "123456789012";
 
+/// The requests [`Moto::iam_credentials`] makes, which a signature-checking server lets through unsigned.
+pub const UNSIGNED_SETUP_CALLS: u32 = 3;
+
 /// moto imports every service before it listens: slow on a loaded machine.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -29,7 +32,18 @@ impl Moto {
     /// # Panics
     /// When no moto server can be started: the message says how to install it.
     pub fn start() -> Self {
-        let mut child = spawn();
+        Self::start_with(&[])
+    }
+
+    /// A server that checks every request's SigV4 signature (with botocore's signer) and its IAM permissions, as
+    /// AWS does, for credentials made by [`Moto::iam_credentials`]. Its first [`UNSIGNED_SETUP_CALLS`] requests are
+    /// let through unchecked: the IAM calls that make those credentials.
+    pub fn start_verifying_signatures() -> Self {
+        Self::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", &UNSIGNED_SETUP_CALLS.to_string())])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Self {
+        let mut child = spawn(env);
         match listening_port(&mut child) {
             Some(port) => Self { child, address: SocketAddr::from((Ipv4Addr::LOCALHOST, port)) },
             None => {
@@ -76,6 +90,27 @@ impl Moto {
         self.post("/", "application/x-www-form-urlencoded", &[("Authorization", &signature("ec2"))], form)
     }
 
+    /// An IAM user allowed everything, and its access key: `(access key id, secret)`. On a server from
+    /// [`Moto::start_verifying_signatures`], only requests signed with these pass. Call it first, once.
+    pub fn iam_credentials(&self) -> (String, String) {
+        let iam = |form: &str| {
+            self.post("/", "application/x-www-form-urlencoded", &[("Authorization", &signature("iam"))], form)
+        };
+        iam("Action=CreateUser&UserName=tradesim&Version=2010-05-08");
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        let policy: String = policy.bytes().map(|byte| format!("%{byte:02X}")).collect();
+        iam(&format!(
+            "Action=PutUserPolicy&UserName=tradesim&PolicyName=all&PolicyDocument={policy}&Version=2010-05-08"
+        ));
+        let key = iam("Action=CreateAccessKey&UserName=tradesim&Version=2010-05-08");
+        let field = |name: &str| {
+            let open = format!("<{name}>");
+            let start = key.find(&open).map(|at| at + open.len()).expect("CreateAccessKey answers the key");
+            key[start..].split('<').next().unwrap_or_default().to_owned()
+        };
+        (field("AccessKeyId"), field("SecretAccessKey"))
+    }
+
     /// One HTTP/1.1 POST, answered with the body; panics on a status other than 2xx.
     fn post(&self, path: &str, content_type: &str, headers: &[(&str, &str)], body: &str) -> String {
         use std::io::{Read, Write};
@@ -110,12 +145,13 @@ fn signature(service: &str) -> String {
     )
 }
 
-fn spawn() -> Child {
+fn spawn(env: &[(&str, &str)]) -> Child {
     let python = std::env::var("MOTO_PYTHON").ok().filter(|path| !path.is_empty()).unwrap_or_else(|| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/moto_server.py");
     Command::new(&python)
         .arg(script)
         .arg(Ipv4Addr::LOCALHOST.to_string())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

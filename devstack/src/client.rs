@@ -9,6 +9,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// A stream connection through the local gateway.
 pub type Socket = WebSocketStream<TcpStream>;
@@ -205,5 +206,6 @@ pub async fn connect_stream(
     let stream = socket.connect(address).await?;
     // Browsers send small frames at once too.
     stream.set_nodelay(true)?;
-    tokio_tungstenite::client_async(request, stream).await.map(|(socket, _)| socket)
+    let config = WebSocketConfig::default().read_buffer_size(tradesim_net::WEBSOCKET_READ_BUFFER_BYTES);
+    tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await.map(|(socket, _)| socket)
 }

@@ -146,6 +146,7 @@ async fn connect(
     let failed = (Arc::clone(&app), id.clone());
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
+        .read_buffer_size(tradesim_net::WEBSOCKET_READ_BUFFER_BYTES)
         .on_failed_upgrade(move |error| {
             let (app, id) = failed;
             tracing::warn!(%error, connection = %id, "the WebSocket upgrade failed");

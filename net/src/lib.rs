@@ -15,6 +15,12 @@ pub fn low_latency(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStrea
     listener.tap_io(no_delay)
 }
 
+/// The read buffer of every WebSocket, server or client side (tungstenite's default is 128 KiB). tungstenite
+/// zero-fills the buffer's free space before every read, also before a poll that finds nothing to read, so a socket
+/// whose task wakes for each frame it sends paid a 128 KiB memset per frame. Frames are at most 32 KB: 8 KiB reads
+/// even the largest in a few reads.
+pub const WEBSOCKET_READ_BUFFER_BYTES: usize = 8 * 1024;
+
 /// Logs as JSON lines on standard output, filtered by `TRADESIM_LOG` (a tracing `EnvFilter` directive; `info` when
 /// unset or invalid).
 pub fn init_json_logs() {

@@ -3,8 +3,9 @@
 //!
 //! 1. Order round trip over loopback WebSocket with journaling on, 100 concurrent users: p50, p99.
 //! 2. Resume after a cut with 1,000 events missed: p50, p99.
-//! 3. Density: simulators at 1x, each with a connected client, at rising counts: step lag p99 and resident memory
-//!    per simulator. `TRADESIM_BENCH_DENSITY` lists the counts (default "250,500,1000,2000").
+//! 3. Density: simulators at 1x, each with a connected client, at rising counts: step lag p99, resident memory per
+//!    simulator and the shards' CPU. `TRADESIM_BENCH_DENSITY` lists the counts (default "250,500,1000,2000");
+//!    `TRADESIM_STEP_INTERVAL_MS` sets the hosts' step interval, for an A/B of it.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -26,6 +27,17 @@ fn percentile(samples: &mut [f64], p: f64) -> f64 {
     }
     let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
     samples[index]
+}
+
+/// On-CPU time of this process's shard threads (the engines' work), from each thread's schedstat.
+fn shard_cpu() -> Duration {
+    let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten();
+    tasks
+        .filter(|task| std::fs::read_to_string(task.path().join("comm")).is_ok_and(|name| name.starts_with("shard-")))
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse().ok())
+        .map(Duration::from_nanos)
+        .sum()
 }
 
 fn rss_kb() -> u64 {
@@ -171,6 +183,7 @@ async fn density(host: &TestHost, count: usize, already: usize) -> f64 {
     tokio::time::sleep(Duration::from_secs(3)).await; // settle: snapshots sent, steps caught up
     let mut lags = Vec::new();
     let started = Instant::now();
+    let cpu_before = shard_cpu();
     frames.store(0, Ordering::Relaxed);
     let metrics = host.host.metrics();
     let (conflated_before, closed_before) = (metrics.events_conflated.get(), metrics.slow_clients_closed.get());
@@ -184,6 +197,7 @@ async fn density(host: &TestHost, count: usize, already: usize) -> f64 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let frames_per_second = frames.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let shard_cores = (shard_cpu() - cpu_before).as_secs_f64() / started.elapsed().as_secs_f64();
     // A client that cannot keep up loses market data (conflated) or, past that, its connection: both say the
     // figure is not a free ride.
     let conflated = metrics.events_conflated.get() - conflated_before;
@@ -197,8 +211,12 @@ async fn density(host: &TestHost, count: usize, already: usize) -> f64 {
     println!(
         "density: {count} simulators at 1x with a client each: step lag p99 {p99:.1} ms (goal < 50 ms), \
          {frames_per_second:.0} frames/s ({conflated} events conflated, {closed} slow clients closed), \
-         resident memory {:.0} KB per added simulator (goal <= 4096 KB)",
-        rss_per_sim
+         resident memory {:.0} KB per added simulator (goal <= 4096 KB); shards on CPU {:.1}% of a core, \
+         {:.0} us per simulator per second (step interval {:?})",
+        rss_per_sim,
+        shard_cores * 100.0,
+        shard_cores * 1e6 / count as f64,
+        host.host.config().simulator.step_interval,
     );
     p99
 }
@@ -212,6 +230,9 @@ fn main() {
         let mut config = host_config("bench");
         config.capacity = 4_000;
         config.flush_interval = Duration::from_millis(25);
+        if let Some(ms) = std::env::var("TRADESIM_STEP_INTERVAL_MS").ok().and_then(|ms| ms.parse().ok()) {
+            config.simulator.step_interval = Duration::from_millis(ms);
+        }
         // Room for every simulator of the density runs (the round-trip and resume ones are stopped first).
         support::sandbox_for(4_096);
         let host = TestHost::start(db.url(), config).await;

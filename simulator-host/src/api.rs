@@ -247,6 +247,7 @@ async fn stream<P: Pusher>(
     let host = state.host.clone();
     Ok(upgrade
         .max_message_size(MAX_FRAME_BYTES * 2)
+        .read_buffer_size(tradesim_net::WEBSOCKET_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| serve_socket(host, claims.user, sim, socket)))
 }
 

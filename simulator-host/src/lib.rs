@@ -5,7 +5,8 @@
 //!
 //! Map: [`host`] (operations, async I/O) → [`shard`] (threads owning simulators) → [`simulator`] (one engine, its
 //! clock, journal hand-off and replay window) → [`link`]/[`outbox`] (per-client queues) ← [`session`] (the
-//! protocol of a connection) ← [`transport`] (direct WebSocket, API Gateway) ← [`api`] (the HTTP router).
+//! protocol of a connection) ← [`transport`] (direct WebSocket, API Gateway; [`apigateway`] pushes) ← [`api`] (the
+//! HTTP router).
 //!
 //! # Invariants
 //! - The host never acknowledges a command the journal does not hold, and recovery from snapshot plus journal
@@ -13,6 +14,7 @@
 //! - A simulator's failure (a trap, a runaway guest) is contained to it.
 
 pub mod api;
+pub mod apigateway;
 pub mod clock;
 pub mod host;
 pub mod link;

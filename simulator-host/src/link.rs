@@ -78,12 +78,23 @@ impl Link {
     }
 
     /// Queues events; the caller attaches books when asked to and closes the link when it overflowed.
+    ///
+    /// The transport is woken only when it has something new to do: the outbox was empty (the flush interval starts)
+    /// or now holds something urgent. Market data added while it waits for the interval needs no wake-up, and a
+    /// wake-up of a task on another thread is the dearest part of a push.
     pub fn push_events(&self, from: u64, to: u64, events: &[Event]) -> PushOutcome {
         if self.is_closed() {
             return PushOutcome::default();
         }
-        let outcome = self.outbox().push_events(from, to, events);
-        self.wake.notify_one();
+        let (outcome, wake) = {
+            let mut outbox = self.outbox();
+            let (was_empty, was_urgent) = (outbox.is_empty(), outbox.is_urgent());
+            let outcome = outbox.push_events(from, to, events);
+            (outcome, was_empty || (!was_urgent && outbox.is_urgent()))
+        };
+        if wake {
+            self.wake.notify_one();
+        }
         outcome
     }
 
@@ -210,6 +221,35 @@ mod tests {
         assert_eq!(held(&link).await, Duration::ZERO, "anything else goes at once");
         link.push_events(3, 3, &[bbo(3)]);
         assert_eq!(held(&link).await, FLUSH, "and does not reopen the interval for market data");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_transport_wakes_for_new_work_and_for_urgent_messages_but_market_data_waits_its_interval() {
+        let link = std::sync::Arc::new(link());
+        let waiting = |link: &std::sync::Arc<Link>| {
+            let link = std::sync::Arc::clone(link);
+            tokio::spawn(async move {
+                let started = tokio::time::Instant::now();
+                let frames = link.next_frames(FLUSH).await.expect("frames");
+                (started.elapsed(), frames)
+            })
+        };
+        let transport = waiting(&link);
+        tokio::task::yield_now().await;
+        link.push_events(1, 1, &[bbo(1)]);
+        let (after, frames) = transport.await.unwrap();
+        assert_eq!((after, frames.len()), (Duration::ZERO, 1), "the first market data goes at once");
+
+        let transport = waiting(&link);
+        link.push_events(2, 2, &[bbo(2)]);
+        tokio::time::sleep(FLUSH / 5).await;
+        link.push_events(3, 3, &[bbo(3)]);
+        tokio::time::sleep(FLUSH / 5).await;
+        assert!(!transport.is_finished(), "market data waits for the interval");
+        link.send(ServerMessage::Pong { nonce: 1 });
+        let (after, frames) = transport.await.unwrap();
+        assert_eq!(after, FLUSH * 2 / 5, "an urgent message goes at once");
+        assert!(frames[0].contains(r#""from":2,"to":3"#) && frames[1].contains("pong"), "{frames:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use std::sync::Arc;
 use tradesim_host::api::router;
-use tradesim_host::transport::ApiGatewayPusher;
+use tradesim_host::apigateway::ApiGatewayPusher;
 use tradesim_host::{Host, Settings};
 use tradesim_journal::Journal;
 use tradesim_net::low_latency;

@@ -154,13 +154,16 @@ impl HeartbeatTimer {
         link.heartbeat.interval.min(std::time::Duration::from_secs(1))
     }
 
-    /// `false` when the client has been silent too long.
+    /// `false` when the client has been silent too long. A client is pinged (once an interval) only while it has
+    /// been silent for an interval: one that speaks on its own, as the SPA does with its pings, needs no ping to
+    /// show it is alive, and every ping costs it a pong (two pushes through API Gateway).
     pub fn tick(&mut self, link: &Link) -> bool {
-        if link.silence() > link.heartbeat.dead_after {
+        let silence = link.silence();
+        if silence > link.heartbeat.dead_after {
             tracing::info!(link = link.id, sim = %link.sim, "peer silent past the dead-link timeout");
             return false;
         }
-        if self.last_ping.elapsed() >= link.heartbeat.interval {
+        if silence >= link.heartbeat.interval && self.last_ping.elapsed() >= link.heartbeat.interval {
             self.last_ping = std::time::Instant::now();
             self.nonce += 1;
             link.send(ServerMessage::Ping { nonce: self.nonce });
@@ -207,6 +210,33 @@ mod tests {
     fn oversize_frames_are_refused_before_parsing() {
         let frame = format!(r#"{{"v":1,"type":"ping","sim":"s1","nonce":1,"pad":"{}"}}"#, "x".repeat(MAX_FRAME_BYTES));
         assert_eq!(parse_frame(&frame, &link()).unwrap_err().code, ErrorCode::Oversize);
+    }
+
+    /// What the link has queued for the client, as frames (none within a moment: nothing).
+    async fn sent(link: &Link) -> Vec<String> {
+        let frames = link.next_frames(std::time::Duration::ZERO);
+        tokio::time::timeout(std::time::Duration::from_millis(20), frames).await.ok().flatten().unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn only_a_client_silent_for_an_interval_is_pinged() {
+        let interval = std::time::Duration::from_millis(200);
+        let heartbeat = Heartbeat { interval, dead_after: std::time::Duration::from_secs(60) };
+        let (user, sim) = (UserId::parse("u1").unwrap(), SimId::parse("s1").unwrap());
+        let link = Link::new(user, sim, "c1".into(), heartbeat, OutboxLimits::default());
+        let mut timer = HeartbeatTimer::new();
+        assert!(timer.tick(&link));
+        assert!(sent(&link).await.is_empty(), "nothing is due yet");
+
+        tokio::time::sleep(interval + interval / 4).await;
+        link.heard();
+        assert!(timer.tick(&link));
+        assert!(sent(&link).await.is_empty(), "a ping is due, but the client has just spoken");
+
+        tokio::time::sleep(interval + interval / 4).await;
+        assert!(timer.tick(&link));
+        let frames = sent(&link).await;
+        assert!(matches!(frames.as_slice(), [ping] if ping.contains(r#""type":"ping""#)), "{frames:?}");
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
         "200",
         "the same for API Gateway connections, where each frame is one PostToConnection request",
     ),
+    (
+        "TRADESIM_STEP_INTERVAL_MS",
+        "25",
+        "how far real time may run ahead of a simulator with no commands waiting before its steps run (in one call)",
+    ),
     ("TRADESIM_SNAPSHOT_SECS", "30", "snapshot interval per simulator"),
     ("TRADESIM_REPLAY_WINDOW", "8192", "events kept per simulator for resuming clients"),
     ("TRADESIM_CONFLATE_AT", "4096", "queued events per client past which market data is conflated"),
@@ -123,6 +128,10 @@ impl Settings {
             capacity: env.parse("TRADESIM_CAPACITY", defaults.capacity)?,
             simulator: SimulatorLimits {
                 replay_window: env.parse("TRADESIM_REPLAY_WINDOW", defaults.simulator.replay_window)?,
+                step_interval: env.millis(
+                    "TRADESIM_STEP_INTERVAL_MS",
+                    u64::try_from(defaults.simulator.step_interval.as_millis()).unwrap_or(u64::MAX),
+                )?,
                 ..defaults.simulator
             },
             outbox: OutboxLimits {

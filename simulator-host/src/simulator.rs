@@ -13,7 +13,7 @@ use crate::clock::SimClock;
 use crate::link::Link;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tradesim_journal::JournalEntry;
 use tradesim_protocol::stream::{ErrorCode, OrderOutcome, ResumeMode, ServerMessage, SimId, SimState, Speed, UserId};
 use tradesim_protocol::{
@@ -33,11 +33,15 @@ pub struct SimulatorLimits {
     pub replay_window: usize,
     /// Steps run in one guest call when catching up.
     pub max_steps_per_call: u32,
+    /// How long real time may run ahead of a quiet simulator (one without commands to run) before its steps are run,
+    /// all in one guest call. A guest call costs far more than a step, and clients see market data no more often
+    /// than their transport's flush interval anyway; commands never wait for it.
+    pub step_interval: Duration,
 }
 
 impl Default for SimulatorLimits {
     fn default() -> Self {
-        Self { replay_window: 8_192, max_steps_per_call: 100 }
+        Self { replay_window: 8_192, max_steps_per_call: 100, step_interval: Duration::from_millis(25) }
     }
 }
 
@@ -249,7 +253,7 @@ impl Simulator {
         if self.runs_commands_now() {
             return Some(SystemTime::UNIX_EPOCH);
         }
-        self.clock.due_at(self.step)
+        self.clock.due_at(self.step).map(|due| due + self.limits.step_interval)
     }
 
     /// Journaled commands run at once, as their step, instead of waiting up to a step for the clock: the step is
@@ -259,8 +263,9 @@ impl Simulator {
         !self.ready.is_empty() && self.clock.speed != Speed::Paused
     }
 
-    pub fn lag(&self, now: SystemTime) -> std::time::Duration {
-        self.clock.lag(self.step, now)
+    /// How far behind its schedule (the next step's due time plus the step interval) this simulator is.
+    pub fn lag(&self, now: SystemTime) -> Duration {
+        self.clock.lag(self.step, now).saturating_sub(self.limits.step_interval)
     }
 
     /// Takes a user command. Returns the batch to journal, or `None` when the command was answered already (a
@@ -558,7 +563,7 @@ impl Simulator {
     }
 }
 
-fn duration_ms(duration: std::time::Duration) -> u64 {
+fn duration_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 

@@ -10,8 +10,6 @@
 use crate::host::Host;
 use crate::link::Link;
 use crate::session::{HeartbeatTimer, handle_frame};
-use aws_sdk_apigatewaymanagement::config::retry::RetryConfig;
-use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use std::future::Future;
 use std::sync::Arc;
@@ -83,77 +81,11 @@ impl Transient for PushError {
     }
 }
 
-/// 410 (`GoneException`) is [`PushError::Gone`]; the rest as AWS answered.
-fn push_error<E>(operation: &'static str, error: SdkError<E>) -> PushError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    if error.raw_response().is_some_and(|response| response.status().as_u16() == 410) {
-        return PushError::Gone;
-    }
-    PushError::Aws(AwsError::from_sdk(operation, error))
-}
-
 /// Where outbound frames go in API Gateway mode.
 pub trait Pusher: Send + Sync + std::fmt::Debug + 'static {
     fn push(&self, connection_id: &str, frame: String) -> impl Future<Output = Result<(), PushError>> + Send;
     /// Closes the client's socket (DeleteConnection); one already gone is closed.
     fn close(&self, connection_id: &str) -> impl Future<Output = Result<(), PushError>> + Send;
-}
-
-/// PostToConnection and DeleteConnection through the API Gateway Management API (or the local gateway's equal at
-/// `endpoint`). The SDK's own retries are off: [`drive_gateway`] retries, through [`retry`].
-#[derive(Clone, Debug)]
-pub struct ApiGatewayPusher {
-    client: aws_sdk_apigatewaymanagement::Client,
-}
-
-impl ApiGatewayPusher {
-    /// A pusher for the management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`, or the
-    /// local gateway's URL), with credentials and region from the environment.
-    pub async fn new(endpoint: &str) -> Self {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(&shared)
-            .endpoint_url(endpoint)
-            .retry_config(RetryConfig::disabled())
-            .build();
-        Self { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
-    }
-
-    /// A pusher with fixed credentials and region (the local gateway, tests).
-    pub fn with_static_credentials(endpoint: &str, region: &str, access_key: &str, secret_key: &str) -> Self {
-        use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
-        let credentials = Credentials::new(access_key, secret_key, None, None, "static");
-        let config = aws_sdk_apigatewaymanagement::config::Builder::new()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(region.to_owned()))
-            .credentials_provider(credentials)
-            .endpoint_url(endpoint)
-            .retry_config(RetryConfig::disabled())
-            .build();
-        Self { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
-    }
-}
-
-impl Pusher for ApiGatewayPusher {
-    async fn push(&self, connection_id: &str, frame: String) -> Result<(), PushError> {
-        let result = self
-            .client
-            .post_to_connection()
-            .connection_id(connection_id)
-            .data(aws_sdk_apigatewaymanagement::primitives::Blob::new(frame.into_bytes()))
-            .send()
-            .await;
-        result.map(drop).map_err(|error| push_error("API Gateway PostToConnection", error))
-    }
-
-    async fn close(&self, connection_id: &str) -> Result<(), PushError> {
-        let result = self.client.delete_connection().connection_id(connection_id).send().await;
-        match result.map_err(|error| push_error("API Gateway DeleteConnection", error)) {
-            Ok(_) | Err(PushError::Gone) => Ok(()),
-            Err(error) => Err(error),
-        }
-    }
 }
 
 /// Pushes to an API Gateway connection: three attempts, 40–80 ms and then 80–160 ms apart, before the connection

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use support::{TestHost, USER, database, host_config};
 use tokio::sync::mpsc;
-use tradesim_host::transport::ApiGatewayPusher;
+use tradesim_host::apigateway::ApiGatewayPusher;
 use tradesim_protocol::stream::{Envelope, OrderOutcome, ServerMessage};
 
 #[derive(Clone)]

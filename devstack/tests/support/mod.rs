@@ -19,7 +19,7 @@ use tradesim_control::{Config, GatewayConfig, HostTarget};
 use tradesim_devstack::client::{ControlClient, WsError, connect_stream};
 use tradesim_devstack::spa::Spa;
 use tradesim_devstack::{GatewayServer, LocalPlane, Secrets};
-use tradesim_host::transport::ApiGatewayPusher;
+use tradesim_host::apigateway::ApiGatewayPusher;
 use tradesim_host::{Host, HostConfig};
 use tradesim_journal::Journal;
 use tradesim_journal::testing::TestDatabase;

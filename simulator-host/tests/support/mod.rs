@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tradesim_host::api::router;
-use tradesim_host::transport::ApiGatewayPusher;
+use tradesim_host::apigateway::ApiGatewayPusher;
 use tradesim_host::{Host, HostConfig};
 use tradesim_journal::Journal;
 use tradesim_journal::testing::TestDatabase;
