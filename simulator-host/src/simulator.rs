@@ -253,7 +253,13 @@ impl Simulator {
         if self.runs_commands_now() {
             return Some(SystemTime::UNIX_EPOCH);
         }
-        self.clock.due_at(self.step).map(|due| due + self.limits.step_interval)
+        self.clock.due_at(self.step).map(|due| due + self.quiet_slack())
+    }
+
+    /// How long a quiet simulator's next step may wait to run with later ones: the step interval, except for the
+    /// first step, which runs on time so that a new market opens (its makers quote) as soon as it can.
+    fn quiet_slack(&self) -> Duration {
+        if self.step == 0 { Duration::ZERO } else { self.limits.step_interval }
     }
 
     /// Journaled commands run at once, as their step, instead of waiting up to a step for the clock: the step is
@@ -265,7 +271,7 @@ impl Simulator {
 
     /// How far behind its schedule (the next step's due time plus the step interval) this simulator is.
     pub fn lag(&self, now: SystemTime) -> Duration {
-        self.clock.lag(self.step, now).saturating_sub(self.limits.step_interval)
+        self.clock.lag(self.step, now).saturating_sub(self.quiet_slack())
     }
 
     /// Takes a user command. Returns the batch to journal, or `None` when the command was answered already (a
